@@ -1,0 +1,1 @@
+"""The care models: one module each, found by name through `models.registry`."""

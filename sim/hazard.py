@@ -1,0 +1,107 @@
+"""The crisis hazard over time, and the time at which a person's next crisis falls.
+
+A person's hazard at time t is
+
+    h(t) = [B + ramp(t) (M - B)] * growth(age, year(t)) * state(t)
+
+where B is their cohort's crisis rate under today's services, M under the arm at full effect,
+and state(t) multiplies in the readmission window (just after a discharge) and the end-of-life
+window (just before death). B, M and state are constant between known break points, so the
+next crisis is found exactly by inverting the cumulative hazard against one Exp(1) draw:
+no thinning, no per-day loop. Both engines call these functions.
+"""
+
+import math
+
+import numpy as np
+
+from sim.flow import DAYS_PER_MONTH, FlowParams
+from sim.jit import jit
+
+
+def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative growth G[a, m] and growth x ramp R[a, m] at the start of each month m."""
+    months = flow.ramp.shape[0]
+    n_age = flow.growth.shape[0]
+    g = np.empty((n_age, months + 1))
+    r = np.empty((n_age, months + 1))
+    for a in range(n_age):
+        g[a, 0] = 0.0
+        r[a, 0] = 0.0
+        for m in range(months):
+            rate = flow.growth[a, m // 12]
+            g[a, m + 1] = g[a, m] + rate * DAYS_PER_MONTH
+            r[a, m + 1] = r[a, m] + rate * flow.ramp[m] * DAYS_PER_MONTH
+    return g, r
+
+
+@jit
+def cumulative(g, r, growth, ramp, a, base, extra, t):
+    """Crisis hazard integrated from 0 to t (t within the run) for rates *base* and *extra*."""
+    months = ramp.shape[0]
+    m = int(t // DAYS_PER_MONTH)
+    if m >= months:
+        m = months - 1
+    dt = t - m * DAYS_PER_MONTH
+    rate = growth[a, m // 12]
+    return base * (g[a, m] + rate * dt) + extra * (r[a, m] + rate * ramp[m] * dt)
+
+
+@jit
+def inverse(g, r, growth, ramp, a, base, extra, level):
+    """The time at which the cumulative hazard reaches *level* (inf if never in the run)."""
+    months = ramp.shape[0]
+    if base * g[a, months] + extra * r[a, months] < level:
+        return math.inf
+    lo = 0
+    hi = months
+    # Largest month start m with cumulative(m) <= level.
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if base * g[a, mid] + extra * r[a, mid] <= level:
+            lo = mid
+        else:
+            hi = mid
+    start = base * g[a, lo] + extra * r[a, lo]
+    rate = growth[a, lo // 12] * (base + extra * ramp[lo])
+    if rate <= 0.0:
+        return math.inf
+    return lo * DAYS_PER_MONTH + (level - start) / rate
+
+
+@jit
+def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
+                readmit_until, readmit_mult, eol_start, eol_mult, death):
+    """Time of the next crisis after *now* for an Exp(1) *target*; inf if none before death.
+
+    Walks the (at most three) segments where the state multiplier is constant: the
+    readmission window, ordinary time, and the end-of-life window.
+    """
+    t = now
+    remaining = target
+    end = death if death < horizon else horizon
+    while t < end:
+        mult = 1.0
+        seg_end = end
+        if t < readmit_until:
+            mult *= readmit_mult
+            if readmit_until < seg_end:
+                seg_end = readmit_until
+        if t < eol_start:
+            if eol_start < seg_end:
+                seg_end = eol_start
+        else:
+            mult *= eol_mult
+        start = cumulative(g, r, growth, ramp, a, base, extra, t)
+        stop = cumulative(g, r, growth, ramp, a, base, extra, seg_end)
+        available = mult * (stop - start)
+        if remaining <= available:
+            when = inverse(g, r, growth, ramp, a, base, extra, start + remaining / mult)
+            if when < t:
+                when = t
+            if when >= end:
+                return math.inf
+            return when
+        remaining -= available
+        t = seg_end
+    return math.inf
