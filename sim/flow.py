@@ -227,13 +227,16 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
     scale = np.array(flow.crisis_rate_per_year) / np.where(band_mean > 0, band_mean, 1.0) / DAYS_PER_YEAR
     rate = shape * scale[age][:, None]
 
-    mortality = (np.array(flow.mortality_per_year)[age] * np.array(flow.mortality_risk_multiplier)[risk]
-                 * np.where(residence == CARE_HOME, flow.care_home_mortality_multiplier, 1.0))
-    # Normalise so that each age band's average mortality is the configured one.
+    # People at home: the band's rate shaped by risk, normalised so that the band's average
+    # over people at home is the configured rate. Care-home residents: one flat rate.
+    mortality = np.array(flow.mortality_per_year)[age] * np.array(flow.mortality_risk_multiplier)[risk]
+    at_home = population.residence == HOME
     per_person = mortality[person_cohort]
-    band_mean = np.bincount(population.age_band, weights=per_person, minlength=len(pop_cfg.age_bands))
-    band_mean = band_mean / np.maximum(band_count, 1)
+    band_mean = np.bincount(population.age_band[at_home], weights=per_person[at_home],
+                            minlength=len(pop_cfg.age_bands))
+    band_mean = band_mean / np.maximum(np.bincount(population.age_band[at_home], minlength=len(pop_cfg.age_bands)), 1)
     mortality = mortality * (np.array(flow.mortality_per_year) / np.where(band_mean > 0, band_mean, 1.0))[age]
+    mortality = np.where(residence == CARE_HOME, flow.care_home_mortality_per_year, mortality)
     mortality = -np.log1p(-np.minimum(mortality, 0.999)) / DAYS_PER_YEAR
 
     pool_index = {name: index for name, (index, _) in SERVICE_POOLS.items()}
