@@ -180,7 +180,10 @@ def comparison_text(table: pd.DataFrame, comparator: str) -> str:
                 diff_text = format_number(row["difference"], m)
                 diff_interval = f"{format_number(row['difference_low_95'], m)} to {format_number(row['difference_high_95'], m)}"
             best = "" if math.isnan(row["chance_best"]) else f"{row['chance_best'] * 100:.0f}%"
-            lines.append(f"  {row['label']:34s} {format_number(row['mean'], m):>10s} {interval_text:>23s} "
+            mean_text = format_number(row["mean"], m)
+            if m == "cost_per_admission_avoided_gbp" and row["mean"] < 0:
+                mean_text = "saves money"
+            lines.append(f"  {row['label']:34s} {mean_text:>10s} {interval_text:>23s} "
                          f"{diff_text:>14s} {diff_interval:>23s} {best:>8s}")
     return "\n".join(lines)
 

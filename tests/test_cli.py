@@ -106,3 +106,18 @@ def test_population_summary_counts_everyone(capsys):
     out = capsys.readouterr().out
     counts = [int(line.split()[1]) for line in out.splitlines()[2:] if line.strip()]
     assert sum(counts) == 4000
+
+
+def test_compare_prints_every_arm_and_writes_the_report(tmp_path):
+    config = _short_config(tmp_path)
+    out = tmp_path / "cmp"
+    done = caresim("compare", str(config), "--reps", "2", "--out", str(out), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out / "comparison.csv")
+    arms = list(dict.fromkeys(table["arm"]))
+    assert len(arms) == 5
+    for arm in arms:
+        assert f"== {arm} ==" in done.stdout
+    report = (out / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and "Cost-effectiveness plane" in report
+    assert "cdn.plot.ly" not in report  # self-contained: plotly.js is inlined
