@@ -120,4 +120,4 @@ def test_compare_prints_every_arm_and_writes_the_report(tmp_path):
         assert f"== {arm} ==" in done.stdout
     report = (out / "report.html").read_text()
     assert report.startswith("<!DOCTYPE html>") and "Cost-effectiveness plane" in report
-    assert "cdn.plot.ly" not in report  # self-contained: plotly.js is inlined
+    assert "<script src=" not in report  # self-contained: plotly.js is inlined, nothing fetched
