@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -410,48 +410,35 @@ def test_neighbourhood_teams_reach_low_and_moderate_risk_and_care_breakdowns(sma
 # --- a fifth model and bad parameters -------------------------------------------------------
 
 
-FIFTH = '''
-"""A test-only care model: halves the chance that an acute-illness attendance is admitted."""
-
-from models.base import CareModel, ModelParams
-from models.registry import register
-from sim.config import Uncertain
-from sim.flow import FULL
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "care-models.md"
 
 
-class AmbulatoryParams(ModelParams):
-    admit_multiplier: Uncertain = 0.5
-    bounds = {"admit_multiplier": (0.0, 1.0)}
-
-
-@register
-class Ambulatory(CareModel):
-    kind = "ambulatory_care_test"
-    title = "Ambulatory emergency care"
-    Params = AmbulatoryParams
-
-    def apply(self, flow, population, scenario, p):
-        k = flow.crisis_types.index("acute_illness")
-        flow.admit_prob[FULL][:, k] *= p.admit_multiplier
-'''
+def fifth_model_example() -> tuple[str, dict]:
+    """The module and the YAML arm that docs/care-models.md gives for a fifth model."""
+    section = DOCS.read_text().split("## Adding a fifth model", 1)[1]
+    module = section.split("```python\n", 1)[1].split("```", 1)[0]
+    arm = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])["arms"][0]
+    return module, arm
 
 
 def test_a_fifth_model_is_one_module_and_one_arm(small, population, tmp_path, monkeypatch):
-    (tmp_path / "ambulatory_care_test.py").write_text(textwrap.dedent(FIFTH))
+    module, arm_entry = fifth_model_example()
+    name = arm_entry["kind"]
+    (tmp_path / f"{name}.py").write_text(module)
     monkeypatch.setattr(models, "__path__", [*models.__path__, str(tmp_path)])
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry.kinds()))
-    monkeypatch.delitem(sys.modules, "models.ambulatory_care_test", raising=False)
-    importlib.import_module("models.ambulatory_care_test")
-    monkeypatch.delitem(sys.modules, "models.ambulatory_care_test")
+    monkeypatch.delitem(sys.modules, f"models.{name}", raising=False)
+    importlib.import_module(f"models.{name}")
+    monkeypatch.delitem(sys.modules, f"models.{name}")
 
     data = small.model_dump(mode="json")
-    data["arms"].append({"name": "Ambulatory emergency care", "kind": "ambulatory_care_test",
-                         "params": {"admit_multiplier": 0.5}})
+    data["arms"].append(arm_entry)
     scenario = parse(yaml.safe_dump(data, sort_keys=False))
     arm = scenario.arms[-1]
     flow = lower(scenario, population, arm)
-    assert totals(scenario, population, arm, "admissions") < totals(scenario, population, scenario.arms[0], "admissions")
     assert flow.admit_prob[FULL].sum() < flow.admit_prob[BASE].sum()
+    sq = scenario.arms[0]
+    assert totals(scenario, population, arm, "admissions") < totals(scenario, population, sq, "admissions")
 
     data["arms"][-1]["params"] = {"admit_multiplier": 1.5}
     with pytest.raises(ConfigError) as error:
