@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -74,11 +75,14 @@ def _not_yes_no(value: Any) -> Any:
     return value
 
 
-Float = Annotated[float, BeforeValidator(_not_yes_no)]
-Int = Annotated[int, BeforeValidator(_not_yes_no)]
-Probability = Annotated[Float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[Float, Field(ge=0.0)]
-Positive = Annotated[Float, Field(gt=0.0)]
+# The check wraps the constrained number (it comes last) so that the JSON Schema keeps minimum
+# and maximum.
+NotYesNo = BeforeValidator(_not_yes_no)
+Float = Annotated[float, NotYesNo]
+Int = Annotated[int, NotYesNo]
+Probability = Annotated[float, Field(ge=0.0, le=1.0), NotYesNo]
+NonNegative = Annotated[float, Field(ge=0.0), NotYesNo]
+Positive = Annotated[float, Field(gt=0.0), NotYesNo]
 
 
 # --- uncertain parameters -------------------------------------------------------------------
@@ -211,8 +215,8 @@ def check_bounds(value: Uncertain, low: float, high: float, what: str) -> None:
 
 class AgeBand(Frozen):
     name: str
-    min_age: Annotated[Int, Field(ge=0, le=MAX_AGE)]
-    max_age: Annotated[Int, Field(ge=0, le=MAX_AGE)] | None = Field(
+    min_age: Annotated[int, Field(ge=0, le=MAX_AGE), NotYesNo]
+    max_age: Annotated[int, Field(ge=0, le=MAX_AGE), NotYesNo] | None = Field(
         description="Oldest age in the band; empty for the open top band."
     )
     share: Probability = Field(description="Share of the population in this band.")
@@ -222,7 +226,7 @@ class Condition(Frozen):
     """A long-term condition: prevalence by age band and its effect on crises."""
 
     prevalence: list[Probability] = Field(description="Share with the condition, by age band.")
-    crisis_multiplier: Annotated[Float, Field(ge=1.0)] = Field(
+    crisis_multiplier: Annotated[float, Field(ge=1.0), NotYesNo] = Field(
         description="Crisis hazard of a person with the condition relative to one without; "
         "the excess is that condition's exacerbations."
     )
@@ -244,7 +248,7 @@ class Cluster(Frozen):
 
 
 class Population(Frozen):
-    size: Annotated[Int, Field(ge=1, le=80_000_000)]
+    size: Annotated[int, Field(ge=1, le=80_000_000), NotYesNo]
     age_bands: list[AgeBand] = Field(min_length=1)
     risk_shares: dict[str, list[Probability]] = Field(
         description="Share in each risk tier (low, moderate, high, very high), by age band name."
@@ -308,7 +312,7 @@ class Population(Frozen):
 
 class EndOfLife(Frozen):
     window_days: Positive = Field(description="Length of the end-of-life period before death, days.")
-    crisis_multiplier: Annotated[Float, Field(ge=1.0)]
+    crisis_multiplier: Annotated[float, Field(ge=1.0), NotYesNo]
     found_share: Probability = Field(description="Share of people in their last year known to services.")
     found_crisis_multiplier: Uncertain = Field(description="Crisis multiplier for those found, relative.")
     terminal_admission_death: Probability = Field(
@@ -355,7 +359,7 @@ class LengthOfStay(Frozen):
     short_stay_share: Probability = Field(
         0.6, description="Harrison-Millard: share in the short-stay compartment."
     )
-    short_to_mean_ratio: Annotated[Float, Field(gt=0.0, lt=1.0)] = Field(
+    short_to_mean_ratio: Annotated[float, Field(gt=0.0, lt=1.0), NotYesNo] = Field(
         0.25, description="Harrison-Millard: short-stay mean as a share of the overall mean."
     )
 
@@ -431,7 +435,7 @@ class Flow(Frozen):
 # --- services and costs ---------------------------------------------------------------------
 
 
-Places = Annotated[Int, Field(ge=0, le=MAX_CAPACITY)]
+Places = Annotated[int, Field(ge=0, le=MAX_CAPACITY), NotYesNo]
 Capacity = Places | Annotated[list[Places], Field(min_length=1)]
 
 
@@ -503,12 +507,12 @@ class Arm(Frozen):
 
 
 class RunSettings(Frozen):
-    warm_up_years: Annotated[Int, Field(ge=0, le=10)] = 1
-    contract_years: Annotated[Int, Field(ge=1, le=30)] = 7
-    start_year: Annotated[Int, Field(ge=1900, le=2200)] = 2017
-    replications: Annotated[Int, Field(ge=1, le=100_000)] = 20
-    seed: Annotated[Int, Field(ge=0, lt=2**63)] = 20170401
-    discount_rate: Annotated[Float, Field(ge=0.0, le=0.2)] = 0.035
+    warm_up_years: Annotated[int, Field(ge=0, le=10), NotYesNo] = 1
+    contract_years: Annotated[int, Field(ge=1, le=30), NotYesNo] = 7
+    start_year: Annotated[int, Field(ge=1900, le=2200), NotYesNo] = 2017
+    replications: Annotated[int, Field(ge=1, le=100_000), NotYesNo] = 20
+    seed: Annotated[int, Field(ge=0, lt=2**63), NotYesNo] = 20170401
+    discount_rate: Annotated[float, Field(ge=0.0, le=0.2), NotYesNo] = 0.035
     bcf_admissions_target: Probability = 0.035
 
 
@@ -622,8 +626,13 @@ def crisis_type_names(scenario: Scenario) -> list[str]:
 # --- loading --------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose value errors (a date like 2017-02-30, ``!!int abc``) name their line."""
+# libyaml's parser where PyYAML was built with it: ten times faster, same nodes and marks.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_C_READER = _BaseLoader is not yaml.SafeLoader  # libyaml counts reader positions in bytes
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loader whose value errors (a date like 2017-02-30, ``!!int abc``) name their line."""
 
     def construct_object(self, node, deep=False):
         try:
@@ -636,26 +645,61 @@ class _Loader(yaml.SafeLoader):
             ) from None
 
 
+MAX_NESTING = 200
+_FLOW_BRACKETS = re.compile(r"[\[\]{}]")
+_BLOCK_INDENT = re.compile(r"^(?:[ ?]|-(?= |$))*", re.M)  # indentation and "- " indicators
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound on how deeply the YAML in *text* nests lists and mappings.
+
+    Flow style nests one level per open bracket; block style one level per column of
+    indentation (or per ``- `` on one line) at most. libyaml's composer recurses in C and
+    crashes the process on very deep nesting, so depth is bounded before it runs.
+    """
+    depth = flow = 0
+    for match in _FLOW_BRACKETS.finditer(text):
+        flow += 1 if match.group() in "[{" else -1
+        depth = max(depth, flow)
+    block = max((len(m.group()) for m in _BLOCK_INDENT.finditer(text)), default=0)
+    return depth + block
+
+
 def _read_yaml(text: str, source: str) -> tuple[Any, Any]:
     """The data and the node tree of one YAML document, or ConfigError naming the line."""
-    loader = _Loader(text)
+    if _nesting_bound(text) > MAX_NESTING:
+        raise ConfigError([("", None, f"not a caresim config: lists or mappings nested more than "
+                                      f"{MAX_NESTING} deep")], source)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses unprintable characters here
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError([("", line, f"not a text file: character {exc.character!r} cannot appear in YAML")],
+        if _C_READER:
+            line = text.encode("utf-8", errors="replace").count(b"\n", 0, exc.position) + 1
+        else:
+            line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError([("", line, f"not a text file: character #x{code:04x} cannot appear in YAML")],
+                          source) from None
+    except UnicodeError:
+        raise ConfigError([("", None, "not a text file (not valid Unicode text); a caresim config is YAML")],
                           source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        line = None
+        if mark is not None:  # an error at the end of the text is on its last line
+            last_line = max(1, len(text.splitlines()))
+            line = min(mark.line + 1, last_line)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([("", line, f"not valid YAML: {problem}")], source) from None
     except RecursionError:
         raise ConfigError([("", None, "not a caresim config: lists or mappings nested too deeply")],
                           source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
 
 
@@ -820,7 +864,10 @@ def _keys_at(path: tuple) -> set[str]:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = "(a value nested too deeply to show)"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -856,8 +903,8 @@ def _messages(error: ValidationError, data: Any, lines: dict[tuple, int]) -> lis
         keep = [e for e in group if _kind_of_branch(e["branch"][1]) == written]
         if not keep:
             keep = [e for e in group if _kind_of_branch(e["branch"][1]) == "scalar"] or group[:1]
-            if any(_kind_of_branch(label) == "mapping" and label.startswith("tagged-union") for label in labels):
-                hinted.update(id(e) for e in keep)
+        if written != "mapping" and any(label.startswith("tagged-union") for label in labels):
+            hinted.update(id(e) for e in keep)
         dropped.update(id(e) for e in group if all(e is not k for k in keep))
     entries = [e for e in entries if id(e) not in dropped]
 
