@@ -101,8 +101,8 @@ class ConditionBased(CareModel):
             flow.los_mean[FULL][cohorts, k] *= toward_neutral(p.length_of_stay_multiplier, share)
             scale_divert(flow, cohorts, k, toward_neutral(p.diversion_multiplier, share))
 
-        people = np.bincount(flow.person_cohort, minlength=flow.n_cohorts)  # enrolled places
-        enrolments = (on_team * people).sum(axis=0)
+        people = np.bincount(flow.person_cohort, minlength=flow.n_cohorts)
+        enrolments = (on_team * people).sum(axis=0)  # team places taken, by cohort
         contacts = p.contacts_per_person_per_year * (
             enrolments[~multi].sum() + p.multi_team_contact_multiplier * enrolments[multi].sum())
         # Teams are paid from the start; contacts grow as the caseload fills over the ramp-up.
@@ -112,7 +112,7 @@ class ConditionBased(CareModel):
                        contract_years(flow, contacts * p.gbp_per_contact) * ramp_by_year(flow))
 
 
-def caseloads(scenario: Scenario, population: Population, params: ConditionBasedParams) -> dict[str, tuple[int, int]]:
+def caseloads(population: Population, params: ConditionBasedParams) -> dict[str, tuple[int, int]]:
     """Enrolled and waiting people for each team: condition -> (caseload filled, waiting list)."""
     out = {}
     for condition, caseload in params.caseload_by_condition.items():

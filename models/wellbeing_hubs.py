@@ -97,7 +97,6 @@ def hub_of(population: Population, n_hubs: int) -> np.ndarray:
     """
     sizes = np.bincount(population.cluster, minlength=len(population.cluster_names))
     clusters = np.flatnonzero(sizes)
-    hub = np.empty(population.size, dtype=np.int64)
     if n_hubs <= clusters.size:
         people = np.zeros(n_hubs)
         assign = np.zeros(sizes.size, dtype=np.int64)
@@ -110,6 +109,7 @@ def hub_of(population: Population, n_hubs: int) -> np.ndarray:
     per_cluster[clusters] = 1
     for _ in range(n_hubs - clusters.size):
         per_cluster[np.argmax(np.where(per_cluster > 0, sizes / np.maximum(per_cluster, 1), -1))] += 1
+    hub = np.empty(population.size, dtype=np.int64)
     first = 0
     for c in clusters:
         members = np.flatnonzero(population.cluster == c)

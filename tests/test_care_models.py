@@ -195,7 +195,7 @@ def test_condition_teams_enrol_the_highest_risk_up_to_the_caseload(small, popula
     arm = arm_of(small, "condition_based")
     params = registry.parse_params(arm.kind, arm.params)
     bits = registry.get(arm.kind).groups(small, population, drawn_params(arm, 0, None))
-    for j, (condition, (filled, waiting)) in enumerate(caseloads(small, population, params).items()):
+    for j, (condition, (filled, waiting)) in enumerate(caseloads(population, params).items()):
         has = population.has(condition)
         enrolled = (bits >> j) & 1 == 1
         assert enrolled.sum() == filled == params.caseload_by_condition[condition]
