@@ -60,6 +60,21 @@ def _mix(x):
     return x ^ (x >> np.uint64(31))
 
 
+# The largest double below 1.
+_BELOW_ONE = 1.0 - 2.0**-53
+
+
+@jit
+def unit_interval(h):
+    """Map 64 random bits to a double strictly inside (0, 1): the centre of one of 2**53 slots.
+
+    The top slot's centre, (2**53 - 0.5) / 2**53, is not a double and rounds up to 1.0; it is
+    returned as the largest double below 1 instead, so that log(u) and log(1 - u) stay finite.
+    """
+    u = (np.float64(np.uint64(h) >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+    return min(u, _BELOW_ONE)
+
+
 @jit
 def uniform(seed, stream, entity, draw):
     """Return the uniform in (0, 1) for (seed, stream, entity, draw); same answer everywhere."""
@@ -68,7 +83,7 @@ def uniform(seed, stream, entity, draw):
     h = _mix(h ^ (np.uint64(stream) * golden))
     h = _mix(h ^ (np.uint64(entity) + golden))
     h = _mix(h ^ (np.uint64(draw) * np.uint64(0xD6E8FEB86659FD93)))
-    return (np.float64(h >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+    return unit_interval(h)
 
 
 @jit
