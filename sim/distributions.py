@@ -7,7 +7,16 @@ from sim.jit import jit
 
 @jit
 def normal_ppf(p):
-    """Inverse of the standard normal CDF (Wichura 1988, AS241 PPND16; relative error 1e-16)."""
+    """Inverse of the standard normal CDF (Wichura 1988, AS241 PPND16; relative error 1e-16).
+
+    Returns -inf at 0, inf at 1 and nan outside [0, 1].
+    """
+    if not 0.0 < p < 1.0:
+        if p == 0.0:
+            return -math.inf
+        if p == 1.0:
+            return math.inf
+        return math.nan
     q = p - 0.5
     if abs(q) <= 0.425:
         r = 0.180625 - q * q

@@ -13,7 +13,7 @@ from sim.randomness import parameter_uniform
 def quantile(value: Uncertain, u: float, low: float = -math.inf, high: float = math.inf) -> float:
     """The *u*-quantile of an uncertain parameter; a plain number is returned as it is.
 
-    A normal is truncated to its own low/high where given, else to the parameter's bounds
+    A normal is truncated to its own low/high where given and always to the parameter's bounds
     (*low*, *high*), so a draw can never leave the parameter's valid range.
     """
     if isinstance(value, (int, float)):
@@ -33,12 +33,18 @@ def quantile(value: Uncertain, u: float, low: float = -math.inf, high: float = m
     if isinstance(value, LogNormal):
         return float(value.median * math.exp(value.sigma * stats.norm.ppf(u)))
     if isinstance(value, Normal):
-        lo = value.low if value.low is not None else low
-        hi = value.high if value.high is not None else high
-        if value.sd == 0:
+        # Its own bounds, never wider than the parameter's.
+        lo = max(value.low, low) if value.low is not None else low
+        hi = min(value.high, high) if value.high is not None else high
+        if value.sd == 0 or lo >= hi:
             return min(max(value.mean, lo), hi)
         a, b = (lo - value.mean) / value.sd, (hi - value.mean) / value.sd
-        return float(stats.truncnorm.ppf(u, a, b, loc=value.mean, scale=value.sd))
+        x = float(stats.truncnorm.ppf(u, a, b, loc=value.mean, scale=value.sd))
+        if math.isnan(x):
+            # scipy fails on intervals far narrower than sd, where the density is flat.
+            x = lo + u * (hi - lo)
+        # mean + sd * z can round a hair outside the bounds (a probability of -4e-16).
+        return min(max(x, lo), hi)
     raise TypeError(f"not an uncertain parameter: {value!r}")
 
 
