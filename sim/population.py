@@ -68,9 +68,17 @@ class Population:
 
 
 def _pick(u: np.ndarray, shares: np.ndarray) -> np.ndarray:
-    """Category index for each uniform given one row of shares per person (rows sum to 1)."""
+    """Category index for each uniform given the shares (one row, or one row per person).
+
+    Shares sum to 1 only within the config's tolerance; the last category *with a share*
+    takes the remainder, so that a category with no share (a forum outside a cluster) never
+    gets anyone, however the shares round.
+    """
+    shares = np.asarray(shares, dtype=np.float64)
     cumulative = np.cumsum(shares, axis=-1)
-    cumulative[..., -1] = np.inf
+    n = shares.shape[-1]
+    last = n - 1 - np.argmax(shares[..., ::-1] > 0.0, axis=-1)
+    cumulative[np.arange(n) >= np.expand_dims(last, -1)] = np.inf
     return (u[:, None] >= cumulative).sum(axis=1) if shares.ndim == 2 else np.searchsorted(cumulative, u, side="right")
 
 
