@@ -51,27 +51,31 @@ class Drawn:
 def draw_params(params: BaseModel, prefix: str, seed: int, replication: int | None) -> Drawn:
     """Draw each uncertain field; *replication* None gives central values (deterministic runs).
 
-    Draws key on ``prefix + field name`` (prefix is the model kind), so a parameter shared by
-    arms of the same kind takes the same draw in each arm.
+    A plain number is fixed and kept as it is. A distribution is drawn once per replication,
+    keyed on ``prefix + field name`` (prefix is the model kind), or on ``shared.`` + field name
+    for the fields a model lists in ``shared`` (those common to all care models), so a shared
+    parameter takes the same draw in every arm that has it.
     """
     from sim.config import central
 
     bounds = getattr(params, "bounds", {})
+    shared = getattr(params, "shared", frozenset())
     values: dict[str, float] = {}
     for name in type(params).model_fields:
         value = getattr(params, name)
-        if _is_uncertain(value):
-            low, high = bounds.get(name, (-math.inf, math.inf))
-            if replication is None:
-                values[name] = central(value)
-            else:
-                values[name] = draw(f"{prefix}.{name}", value, seed, replication, low, high)
+        if not _is_distribution(value):
+            continue
+        low, high = bounds.get(name, (-math.inf, math.inf))
+        if replication is None:
+            values[name] = central(value)
+        else:
+            key = f"shared.{name}" if name in shared else f"{prefix}.{name}"
+            values[name] = draw(key, value, seed, replication, low, high)
     return Drawn(params, values)
 
 
-def _is_uncertain(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) or (
-        hasattr(value, "dist") and isinstance(getattr(value, "dist"), str))
+def _is_distribution(value: Any) -> bool:
+    return isinstance(getattr(value, "dist", None), str)
 
 
 class CareModel:

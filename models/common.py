@@ -37,6 +37,8 @@ class CommonParams(ModelParams):
     shared_care_record_assessment_multiplier: Uncertain = Field(
         1.0, description="Discharge assessment delays times this with a shared care record (1 = none).")
 
+    # Drawn once per replication for every arm that has them (common random numbers).
+    shared: ClassVar[frozenset[str]] = frozenset({"ramp_up_months", "shared_care_record_assessment_multiplier"})
     bounds: ClassVar[dict[str, tuple[float, float]]] = {
         "ramp_up_months": (0.0, 120.0),
         "shared_care_record_assessment_multiplier": (0.1, 1.0),

@@ -24,10 +24,15 @@ def _discover() -> None:
             importlib.import_module(f"models.{info.name}")
 
 
+_discovered = False
+
+
 def kinds() -> dict:
-    """Every registered care model, by kind."""
-    if not _REGISTRY:
+    """Every registered care model, by kind (every module in models/ is imported once)."""
+    global _discovered
+    if not _discovered:
         _discover()
+        _discovered = True
     return dict(_REGISTRY)
 
 

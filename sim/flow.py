@@ -290,7 +290,9 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
         eol_window=flow.end_of_life.window_days,
         eol_multiplier=flow.end_of_life.crisis_multiplier,
         eol_found=two(np.full(n_cohorts, flow.end_of_life.found_share)),
-        eol_found_multiplier=two(np.full(n_cohorts, values["flow.end_of_life.found_crisis_multiplier"])),
+        # Found people's end-of-life multiplier is relative to the end-of-life multiplier.
+        eol_found_multiplier=two(np.full(n_cohorts, flow.end_of_life.crisis_multiplier
+                                         * values["flow.end_of_life.found_crisis_multiplier"])),
         terminal_death=two(np.full(n_cohorts, flow.end_of_life.terminal_admission_death)),
         terminal_death_found=two(np.full(n_cohorts, values["flow.end_of_life.found_terminal_admission_death"])),
         readmit_window=flow.readmission.window_days,
