@@ -38,7 +38,7 @@ RUN_SUMMARY = (
     ("cost_council_gbp", "", "Cost to the council, GBP"),
     ("cost_pooled_gbp", "", "Cost to the pooled budget, GBP"),
     ("cost_total_gbp", "", "Total cost, GBP"),
-    ("present_value_gbp", "", "Present value at 3.5% a year, GBP"),
+    ("present_value_gbp", "", "Present value (discounted), GBP"),
 )
 
 
@@ -140,8 +140,12 @@ def cmd_population(args) -> int:
 
     from sim.population import generate
 
+    from sim.randomness import replication_seed
+
     scenario = _load(args.config)
-    population = generate(scenario, args.seed if args.seed is not None else scenario.run.seed)
+    seed = args.seed if args.seed is not None else scenario.run.seed
+    # The population of replication 0 of a run with this seed, as the experiments draw it.
+    population = generate(scenario, replication_seed(seed, args.replication) & ((1 << 63) - 1))
     by = tuple(b.strip() for b in args.by.split(","))
     with pd.option_context("display.max_rows", 500, "display.width", 200):
         print(population.summary(by))
@@ -175,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
     p = sub.add_parser("population", help="print the synthetic population by stratum")
     p.add_argument("config")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="run seed (default: the config's run.seed)")
+    p.add_argument("--replication", type=int, default=0, help="which replication's population (default 0)")
     p.add_argument("--by", default="age_band,risk", help="comma-separated: age_band, risk, cluster, forum, "
                    "deprivation_quintile, residence")
     p.set_defaults(func=cmd_population)

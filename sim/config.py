@@ -249,12 +249,12 @@ class Cluster(Frozen):
 
 class Population(Frozen):
     size: Annotated[int, Field(ge=1, le=80_000_000), NotYesNo]
-    age_bands: list[AgeBand] = Field(min_length=1)
+    age_bands: list[AgeBand] = Field(min_length=1, max_length=15)  # cohort keys hold 4 bits
     risk_shares: dict[str, list[Probability]] = Field(
         description="Share in each risk tier (low, moderate, high, very high), by age band name."
     )
     conditions: dict[str, Condition]
-    clusters: list[Cluster] = Field(min_length=1)
+    clusters: list[Cluster] = Field(min_length=1, max_length=63)  # cohort keys hold 6 bits
     care_home_share: list[Probability] = Field(description="Share living in a care home, by age band.")
 
     @model_validator(mode="after")
@@ -263,6 +263,9 @@ class Population(Frozen):
         bands = sorted(self.age_bands, key=lambda b: b.min_age)
         if bands != list(self.age_bands):
             problems.append(("population.age_bands", "age bands must be listed youngest first"))
+        forums = {name for cluster in self.clusters for name in cluster.forums}
+        if len(forums) > 63:
+            problems.append(("population.clusters", f"at most 63 area forums, got {len(forums)}"))
         names = [b.name for b in self.age_bands]
         for i, name in enumerate(names):
             if names.index(name) != i:
@@ -356,7 +359,7 @@ class LengthOfStay(Frozen):
     mean_days: list[Positive] = Field(description="Mean clinical stay until medically fit, by age band.")
     crisis_type_multiplier: dict[str, Positive] = Field(default_factory=dict)
     lognormal_sigma: Positive = 1.0
-    short_stay_share: Probability = Field(
+    short_stay_share: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.6, description="Harrison-Millard: share in the short-stay compartment."
     )
     short_to_mean_ratio: Annotated[float, Field(gt=0.0, lt=1.0), NotYesNo] = Field(
@@ -714,7 +717,7 @@ def _index_lines(root) -> tuple[dict[tuple, int], list[tuple[str, int | None, st
     problems: list[tuple[str, int | None, str]] = []
     entered: set[int] = set()
     open_nodes: set[int] = set()
-    stack: list[tuple[Any, tuple]] = [(root, ())]
+    stack: list[tuple[Any, Any]] = [(root, ())]  # (node, key path), or (None, id) on leaving
     while stack:
         node, path = stack.pop()
         if node is None:  # leaving the node whose id is path

@@ -301,7 +301,10 @@ class ReferenceEngine:
         key = draw_key(self.gen[i], k, 0)
         ramp = self.ramp_now()
         weights = f.crisis_rate[0, c] + ramp * (f.crisis_rate[1, c] - f.crisis_rate[0, c])
-        u = self.u(CRISIS_TYPE, i, key) * weights.sum()
+        total = 0.0
+        for w in weights:  # summed in order, exactly as the fast engine does
+            total += w
+        u = self.u(CRISIS_TYPE, i, key) * total
         kind, acc = len(weights) - 1, 0.0
         for j in range(len(weights)):
             acc += weights[j]

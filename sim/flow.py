@@ -273,8 +273,9 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
     max_days = np.array([getattr(services, s).max_days or np.inf for s in pools])
     initial = np.array([int(round(getattr(services, s).initial_occupied * capacity[i, 0]))
                         for i, s in enumerate(pools)], dtype=np.int64)
-    care_home_stay = 2.0 * DAYS_PER_YEAR  # turnover of places filled at the start (assumption)
-    mean_days[POOL_CARE_HOME] = care_home_stay
+    if services.care_homes.mean_days is None:
+        # Places filled at the start empty with this mean (assumption: about two years).
+        mean_days[POOL_CARE_HOME] = 2.0 * DAYS_PER_YEAR
 
     def two(x):
         return np.stack([x, x.copy()])

@@ -23,7 +23,7 @@ WHOLE_CONTRACT = 0
 
 # Each measure's unit and meaning, for tables, reports and the app.
 MEASURES: dict[str, tuple[str, str]] = {
-    "crises": ("people", "Crises: events that would bring a person to hospital without community help"),
+    "crises": ("crises", "Crises: events that would bring a person to hospital without community help"),
     "diverted": ("crises", "Crises handled in the community instead of hospital"),
     "ed_attendances": ("attendances", "Emergency department attendances"),
     "admissions": ("admissions", "Emergency admissions"),

@@ -87,11 +87,11 @@ def generate(scenario: Scenario, seed: int) -> Population:
     pop = scenario.population
     n = pop.size
     ids = np.arange(n, dtype=np.int64)
-    seed = np.uint64(seed)
+    seed64 = np.uint64(seed)
 
-    age = _pick(uniforms(seed, POPULATION, ids, _AGE), np.array([b.share for b in pop.age_bands]))
+    age = _pick(uniforms(seed64, POPULATION, ids, _AGE), np.array([b.share for b in pop.age_bands]))
     risk_table = np.array([pop.risk_shares[b.name] for b in pop.age_bands])
-    risk = _pick(uniforms(seed, POPULATION, ids, _RISK), risk_table[age])
+    risk = _pick(uniforms(seed64, POPULATION, ids, _RISK), risk_table[age])
 
     conditions = np.zeros(n, dtype=np.uint8)
     for c, cond in enumerate(pop.conditions.values()):
@@ -99,20 +99,20 @@ def generate(scenario: Scenario, seed: int) -> Population:
         # Keep each age band's prevalence while shifting it towards higher risk tiers.
         mean_odds = risk_table @ odds
         chance = np.minimum(1.0, np.array(cond.prevalence)[age] * odds[risk] / mean_odds[age])
-        has = uniforms(seed, POPULATION, ids, _CONDITION + c) < chance
+        has = uniforms(seed64, POPULATION, ids, _CONDITION + c) < chance
         conditions |= (has.astype(np.uint8) << c)
 
-    cluster = _pick(uniforms(seed, POPULATION, ids, _CLUSTER), np.array([c.share for c in pop.clusters]))
+    cluster = _pick(uniforms(seed64, POPULATION, ids, _CLUSTER), np.array([c.share for c in pop.clusters]))
     forum_names: list[str] = []
     for cl in pop.clusters:
         for name in cl.forums:
             if name not in forum_names:
                 forum_names.append(name)
     forum_table = np.array([[cl.forums.get(f, 0.0) for f in forum_names] for cl in pop.clusters])
-    forum = _pick(uniforms(seed, POPULATION, ids, _FORUM), forum_table[cluster])
+    forum = _pick(uniforms(seed64, POPULATION, ids, _FORUM), forum_table[cluster])
     deprivation_table = np.array([cl.deprivation_shares for cl in pop.clusters])
-    deprivation = _pick(uniforms(seed, POPULATION, ids, _DEPRIVATION), deprivation_table[cluster])
-    care_home = uniforms(seed, POPULATION, ids, _RESIDENCE) < np.array(pop.care_home_share)[age]
+    deprivation = _pick(uniforms(seed64, POPULATION, ids, _DEPRIVATION), deprivation_table[cluster])
+    care_home = uniforms(seed64, POPULATION, ids, _RESIDENCE) < np.array(pop.care_home_share)[age]
 
     return Population(
         age_band=age.astype(np.int8),

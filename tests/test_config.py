@@ -349,7 +349,7 @@ def test_nesting_that_crashes_libyaml_is_refused_in_a_child_process():
 
 def test_alias_bomb_is_fast_and_a_config_error():
     rows = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         rows.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
     error = config_error("\n".join(rows) + "\n")  # 10**9 leaves if expanded
     assert any(p[0] == "i" and "unknown key" in p[2] for p in error.problems)

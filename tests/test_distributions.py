@@ -17,7 +17,13 @@ from scipy import stats
 
 from sim import randomness
 from sim.config import Beta, Fixed, LogNormal, Normal, Triangular, Uniform
-from sim.distributions import choose, exponential, lognormal_from_mean, mixed_exponential, normal_ppf
+from sim.distributions import (
+    choose,
+    exponential,
+    lognormal_from_mean,
+    mixed_exponential,
+    normal_ppf,
+)
 from sim.randomness import parameter_uniform, uniforms
 from sim.uncertainty import draw, quantile
 
@@ -86,7 +92,7 @@ def test_lognormal_from_mean_matches_scipy_and_its_mean(mean, sigma):
 @pytest.mark.parametrize("share, short_mean, long_mean", [(0.6, 1.5, 12.0), (0.2, 0.5, 20.0), (0.95, 2.0, 40.0)])
 def test_mixed_exponential_mean_and_shape(share, short_mean, long_mean):
     u_branch, u_time = sample(draw_number=0), sample(draw_number=1)
-    x = np.array([mixed_exponential(b, t, share, short_mean, long_mean) for b, t in zip(u_branch, u_time)])
+    x = np.array([mixed_exponential(b, t, share, short_mean, long_mean) for b, t in zip(u_branch, u_time, strict=True)])
     mean = share * short_mean + (1 - share) * long_mean
     second_moment = 2 * (share * short_mean**2 + (1 - share) * long_mean**2)
     sd = math.sqrt(second_moment - mean**2)
