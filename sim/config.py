@@ -359,7 +359,7 @@ class LengthOfStay(Frozen):
     mean_days: list[Positive] = Field(description="Mean clinical stay until medically fit, by age band.")
     crisis_type_multiplier: dict[str, Positive] = Field(default_factory=dict)
     lognormal_sigma: Positive = 1.0
-    short_stay_share: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+    short_stay_share: Annotated[float, Field(ge=0.0, lt=1.0), NotYesNo] = Field(
         0.6, description="Harrison-Millard: share in the short-stay compartment."
     )
     short_to_mean_ratio: Annotated[float, Field(gt=0.0, lt=1.0), NotYesNo] = Field(
