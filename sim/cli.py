@@ -152,6 +152,51 @@ def cmd_population(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from validation.suite import STUDIES, format_table, run_validation, write_validation
+
+    studies = args.only.split(",") if args.only else list(STUDIES)
+    unknown = [s for s in studies if s not in STUDIES]
+    if unknown:
+        print(f"caresim: unknown study {', '.join(unknown)}; use {', '.join(STUDIES)}", file=sys.stderr)
+        return 2
+    progress = _Progress(len(studies), "validation studies")
+    done = []
+
+    def step(name):
+        done.append(name)
+        progress.bar.set_postfix_str(name)
+        progress(len(done) - 1, len(studies))
+
+    try:
+        table = run_validation(quick=args.quick, studies=studies, progress=step)
+        progress(len(studies), len(studies))
+    finally:
+        progress.close()
+    out = Path(args.out) if args.out else Path("out") / "validation"
+    write_validation(table, out, args.quick)
+    print(format_table(table))
+    print(f"Written to {out}/validation.html and validation.json")
+    return 0 if table["passed"].all() else 1
+
+
+def cmd_report(args) -> int:
+    from sim.outputs import write_text
+    from validation.stress import stress_report
+
+    scenario = _load(args.config)
+    if not args.stress:
+        print("caresim report: say which report, e.g. --stress", file=sys.stderr)
+        return 2
+    text = stress_report(scenario, args.config)
+    if args.out:
+        write_text(Path(args.out), text)
+        print(f"STRESS-DES report written to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caresim", description=(
         "Compare ways of organising community health and social care: emergency admissions, "
@@ -184,6 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="age_band,risk", help="comma-separated: age_band, risk, cluster, forum, "
                    "deprivation_quintile, residence")
     p.set_defaults(func=cmd_population)
+    p = sub.add_parser("validate", help="run the validation studies and print each check")
+    p.add_argument("--quick", action="store_true", help="fewer replications and shorter runs (what CI runs)")
+    p.add_argument("--out", help="folder for validation.html and validation.json (default out/validation)")
+    p.add_argument("--only", help="comma-separated studies: queueing, agreement, peer, calibration, face, adequacy")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("report", help="write a report about a config (--stress: the STRESS-DES checklist)")
+    p.add_argument("config")
+    p.add_argument("--stress", action="store_true", help="the STRESS-DES reporting checklist (Monks et al. 2019)")
+    p.add_argument("--out", help="file to write (Markdown); default: print")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
