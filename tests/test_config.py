@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from sim.config import (
     MAX_UPLOAD_BYTES,
@@ -644,3 +645,32 @@ def test_random_text_is_a_config_error(text):
 @given(st.binary(max_size=400))
 def test_random_bytes_are_a_config_error(blob):
     assert isinstance(parse_or_config_error(blob), ConfigError)
+
+
+def test_no_number_of_the_place_accepts_yes_or_no():
+    # YAML 1.1 reads yes/no/on/off as booleans, which pydantic would take as 1 and 0.
+    import copy
+
+    numeric = [p for p in key_paths(SMALL_DATA)
+               if p and p[0] not in ("arms", "sources")
+               and isinstance(_get(SMALL_DATA, p), (int, float)) and not isinstance(_get(SMALL_DATA, p), bool)]
+    assert len(numeric) > 100
+    for path in numeric:
+        config = copy.deepcopy(SMALL_DATA)
+        mutate(config, path, "replace", True, "")
+        # Validated straight from the data (parse() adds only YAML reading, tested above).
+        with pytest.raises(ValidationError) as info:
+            Scenario.model_validate(config)
+        assert "is not a number" in str(info.value), f"{path}: {info.value}"
+    # And through parse(), with its key path, for a few.
+    for path in numeric[::40]:
+        config = copy.deepcopy(SMALL_DATA)
+        mutate(config, path, "replace", True, "")
+        error = parse_or_config_error(dump(config))
+        assert [p[0] for p in error.problems] == [".".join(map(str, path))], error.problems
+
+
+def _get(data, path):
+    for part in path:
+        data = data[part]
+    return data
