@@ -6,7 +6,7 @@ import numpy as np
 
 from models import registry
 from models.base import Drawn, draw_params
-from sim.config import Arm, Scenario
+from sim.config import MAX_MULTIPLIER, Arm, Scenario
 from sim.flow import FlowParams, lower_place
 from sim.population import Population
 from sim.uncertainty import draw
@@ -20,9 +20,9 @@ def place_draws(scenario: Scenario, seed: int, replication: int | None) -> dict[
         return place_values(scenario, {})
     eol, readmit = scenario.flow.end_of_life, scenario.flow.readmission
     bounded = {
-        "flow.end_of_life.found_crisis_multiplier": (eol.found_crisis_multiplier, 0.0, 50.0),
+        "flow.end_of_life.found_crisis_multiplier": (eol.found_crisis_multiplier, 0.0, MAX_MULTIPLIER),
         "flow.end_of_life.found_terminal_admission_death": (eol.found_terminal_admission_death, 0.0, 1.0),
-        "flow.readmission.crisis_multiplier": (readmit.crisis_multiplier, 0.0, 50.0),
+        "flow.readmission.crisis_multiplier": (readmit.crisis_multiplier, 0.0, MAX_MULTIPLIER),
     }
     return {name: draw(name, value, seed, replication, low, high)
             for name, (value, low, high) in bounded.items()}
