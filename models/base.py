@@ -85,6 +85,10 @@ class CareModel:
     title: ClassVar[str]
     Params: ClassVar[type[ModelParams]]
 
+    def check_scenario(self, scenario: Scenario, params: BaseModel) -> list[tuple[str, str]]:
+        """Problems with *params* that only the place can show (parameter name, message)."""
+        return []
+
     def groups(self, scenario: Scenario, population: Population, p: Drawn) -> np.ndarray | None:
         """Care-model group bits of each person (who is enrolled, reached or found), or None."""
         return None

@@ -80,6 +80,15 @@ def toward_neutral(multiplier: float, strength: float) -> float:
     return 1.0 + (multiplier - 1.0) * strength
 
 
+def unknown_crisis_types(scenario: Scenario, field: str, names: list[str]) -> list[tuple[str, str]]:
+    """A problem for each name in *names* that is not a crisis type of the place."""
+    from sim.config import crisis_type_names
+
+    known = crisis_type_names(scenario)
+    return [(field, f"unknown crisis type {name!r}; this place has {', '.join(known)}")
+            for name in names if name not in known]
+
+
 def crisis_type(flow: FlowParams, name: str) -> int:
     """Index of the crisis type *name*, with an error that lists the known types."""
     if name not in flow.crisis_types:

@@ -76,6 +76,11 @@ class ConditionBased(CareModel):
     title = "Condition-based services"
     Params = ConditionBasedParams
 
+    def check_scenario(self, scenario: Scenario, params) -> list[tuple[str, str]]:
+        known = list(scenario.population.conditions)
+        return [("caseload_by_condition", f"no condition {name!r} in population.conditions; this place has "
+                 f"{', '.join(known)}") for name in params.caseload_by_condition if name not in known]
+
     def groups(self, scenario: Scenario, population: Population, p: Drawn) -> np.ndarray:
         """Bit j set for people on the caseload of the j-th team in caseload_by_condition."""
         bits = np.zeros(population.size, dtype=np.int64)

@@ -22,6 +22,7 @@ from models.common import (
     apply_common,
     contract_years,
     crisis_type,
+    unknown_crisis_types,
     scale_divert,
 )
 from models.registry import register
@@ -68,6 +69,9 @@ class NeighbourhoodTeams(CareModel):
     kind = "neighbourhood_teams"
     title = "Community-led neighbourhood teams"
     Params = NeighbourhoodTeamsParams
+
+    def check_scenario(self, scenario: Scenario, params) -> list[tuple[str, str]]:
+        return unknown_crisis_types(scenario, "response_crisis_types", params.response_crisis_types)
 
     def apply(self, flow: FlowParams, population: Population, scenario: Scenario, p: Drawn) -> None:
         apply_common(flow, scenario, p)

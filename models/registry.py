@@ -60,7 +60,9 @@ def validate_arms(scenario) -> list[tuple[str, str]]:
                 message = "unknown key (not a parameter of this care model)" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
                 problems.append((f"arms.{i}.params.{loc}", message))
             continue
-        for name, message in params.check():
+        # Checks against the place only when the rest of the config is valid.
+        in_place = found[arm.kind]().check_scenario(scenario, params) if hasattr(scenario, "population") else []
+        for name, message in params.check() + in_place:
             problems.append((f"arms.{i}.params.{name}", message))
     return problems
 

@@ -26,6 +26,7 @@ from models.common import (
     at_home,
     contract_years,
     crisis_type,
+    unknown_crisis_types,
     enrol_highest_risk,
     in_group,
     ramp_by_year,
@@ -128,6 +129,9 @@ class WellbeingHubs(CareModel):
     kind = "wellbeing_hubs"
     title = "GP-led wellbeing hubs"
     Params = WellbeingHubsParams
+
+    def check_scenario(self, scenario: Scenario, params) -> list[tuple[str, str]]:
+        return unknown_crisis_types(scenario, "urgent_care_crisis_types", params.urgent_care_crisis_types)
 
     def groups(self, scenario: Scenario, population: Population, p: Drawn) -> np.ndarray:
         """Bit 0 set for people case-managed by their hub."""

@@ -965,10 +965,11 @@ class _ArmsOnly:
         self.arms = arms
 
 
-def _arm_problems(arms: Any, lines: dict[tuple, int]) -> list[tuple[str, int | None, str]]:
+def _arm_problems(arms: Any, lines: dict[tuple, int], scenario: Scenario | None = None) -> list[tuple[str, int | None, str]]:
     from models.registry import validate_arms  # care models check their own parameters
 
-    return [(p, _line_for_dotted(lines, p), m) for p, m in validate_arms(_ArmsOnly(arms))]
+    target = scenario if scenario is not None else _ArmsOnly(arms)
+    return [(p, _line_for_dotted(lines, p), m) for p, m in validate_arms(target)]
 
 
 def _decode(data: bytes | bytearray, source: str) -> str:
@@ -1009,7 +1010,7 @@ def parse(text: str | bytes, source: str = "config") -> Scenario:
                 arms = []
             problems += _arm_problems(arms, lines)
         raise ConfigError(problems, source) from None
-    problems += _arm_problems(scenario.arms, lines)
+    problems += _arm_problems(scenario.arms, lines, scenario)
     if problems:
         raise ConfigError(problems, source)
     return scenario

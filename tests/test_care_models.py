@@ -464,3 +464,16 @@ def test_bad_parameters_give_keyed_errors(small, arm, key, value, path, words):
     assert [p[0] for p in problems] == [path]
     assert words in problems[0][2]
     assert problems[0][1] is not None  # the YAML line is named
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"arms.1.params.caseload_by_condition": {"gout": 10}}, "arms.1.params.caseload_by_condition"),
+    ({"arms.3.params.urgent_care_crisis_types": ["falls"]}, "arms.3.params.urgent_care_crisis_types"),
+    ({"arms.4.params.response_crisis_types": ["falls"]}, "arms.4.params.response_crisis_types"),
+])
+def test_names_the_place_does_not_have_are_refused_on_load(change, key):
+    from sim.config import ConfigError, load, with_changes
+
+    with pytest.raises(ConfigError) as exc:
+        with_changes(load("configs/small.yaml"), change)
+    assert [p for p, _, _ in exc.value.problems] == [key]
