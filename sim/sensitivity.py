@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import warnings
 
 import numpy as np
@@ -215,7 +216,7 @@ def response_chart(frame: pd.DataFrame, parameter: str, title: str, unit: str,
                 rows.append((value, mean, lo, hi))
             xs = [r[0] for r in rows]
             fig.add_trace(go.Scatter(x=xs + xs[::-1], y=[r[3] for r in rows] + [r[2] for r in rows][::-1],
-                                     fill="toself", line=dict(width=0), fillcolor=_rgba(colour, 0.15),
+                                     fill="toself", mode="lines", line=dict(width=0), fillcolor=_rgba(colour, 0.15),
                                      hoverinfo="skip", showlegend=False))
             fig.add_trace(go.Scatter(x=xs, y=[r[1] for r in rows], mode="lines+markers", name=str(arm),
                                      line=dict(color=colour)))
@@ -235,6 +236,6 @@ def _rgba(colour: str, alpha: float) -> str:
 
 
 def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{value:,.6g}"
     return str(value)
