@@ -94,11 +94,11 @@ def run_batch(paths: list[str | Path], out: str | Path, reps: int | None = None,
     from sim.experiment import run_experiment
     from sim.outputs import write_frame, write_results, write_text
 
-    paths = [Path(p) for p in paths]
-    scenarios = load_all(paths)
+    files = [Path(p) for p in paths]
+    scenarios = load_all(list(files))
     out = Path(out)
     rows = []
-    for path, scenario, name in zip(paths, scenarios, folder_names(paths), strict=True):
+    for path, scenario, name in zip(files, scenarios, folder_names(files), strict=True):
         folder = out / name
         n_reps = scenario.run.replications if reps is None else int(reps)
         run_seed = scenario.run.seed if seed is None else int(seed)
@@ -120,7 +120,7 @@ def run_batch(paths: list[str | Path], out: str | Path, reps: int | None = None,
     summary = pd.concat(rows, ignore_index=True)
     write_frame(out / "batch_summary.csv", summary)
     write_text(out / "batch.json", json.dumps({
-        "configs": [str(p) for p in paths], "folders": folder_names(paths), "replications": reps, "seed": seed,
+        "configs": [str(p) for p in files], "folders": folder_names(files), "replications": reps, "seed": seed,
         "engine": engine, "parameter_uncertainty": uncertainty, "command": command}, indent=2))
     return summary
 

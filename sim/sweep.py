@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -133,7 +133,7 @@ class SweepSpec(_Strict):
     base: str = Field(description="Base config, relative to the sweep file.")
     set: dict[str, Any] = Field(default_factory=dict, description="Changes made to the base at every point.")
     parameters: list[Parameter] = Field(min_length=1)
-    design: Design = Design()
+    design: Design = Field(default_factory=lambda: Design.model_validate({}))
     replications: Annotated[int, Field(ge=1, le=100_000)] = 10
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(None, description="Run seed (default: the base's run.seed).")
     arms: list[str] | None = Field(None, min_length=1, description="Arm names (default: every arm).")
@@ -265,7 +265,7 @@ class SweepPlan:
         return len(self.points) * self.spec.replications
 
     def tasks(self) -> list[Task]:
-        return [Task(p.index, r, p.scenario, tuple(self.arms), tuple(self.spec.measures), self.spec.engine,
+        return [Task(p.index, r, cast(Scenario, p.scenario), tuple(self.arms), tuple(self.spec.measures), self.spec.engine,
                      self.seed, self.spec.uncertainty)
                 for p in self.points for r in range(self.spec.replications)]
 
@@ -367,7 +367,7 @@ class _Resolved:
         p = self.p
         if p.values is not None:
             return p.values[min(int(math.floor(u * len(p.values))), len(p.values) - 1)]
-        low, high = p.range
+        low, high = cast(tuple[float, float], p.range)
         x = low + u * (high - low)
         if self.integer:
             return int(round(x))
@@ -389,7 +389,7 @@ class _Resolved:
             if _is_number(current) and len(numbers) == len(p.values) and min(numbers) <= current <= max(numbers):
                 return current  # the config's own value, between the values tried
             return p.values[(len(p.values) - 1) // 2]
-        low, high = p.range
+        low, high = cast(tuple[float, float], p.range)
         if _is_number(current) and low <= current <= high:
             return int(current) if self.integer else float(current)
         return self.value(0.5)
@@ -501,14 +501,14 @@ def plan(path: str | Path) -> SweepPlan:
                                f"the grid has {n_grid:,} points; at most {MAX_POINTS:,}")], source)
         unit = sensitivity.grid_design(levels)
     elif design.method == "latin_hypercube":
-        unit = sensitivity.latin_hypercube_design(k, design.points, design_seed)
+        unit = sensitivity.latin_hypercube_design(k, int(design.points or 1), design_seed)
     elif design.method == "sobol":
-        if sensitivity.sobol_rows(k, design.points, design.second_order) > MAX_POINTS:
+        if sensitivity.sobol_rows(k, int(design.points or 1), design.second_order) > MAX_POINTS:
             raise SweepError([("design.points", _line_for(lines, ("design", "points")),
                                f"{design.points} base samples make too many points")], source)
-        unit = sensitivity.sobol_design(names, design.points, design_seed, design.second_order)
+        unit = sensitivity.sobol_design(names, int(design.points or 1), design_seed, design.second_order)
     else:
-        unit = sensitivity.morris_design(names, design.points, design.levels, design_seed)
+        unit = sensitivity.morris_design(names, int(design.points or 1), design.levels, design_seed)
 
     points: list[Point] = []
     by_values: dict[str, int] = {}
@@ -589,7 +589,7 @@ def _spec_hash(spec: SweepSpec, base: Scenario, points: list[Point], arms: list[
     decisive = {
         "base_sha256": base.digest(),
         "points": [[p.values[c.column] for c in spec.parameters] for p in points],
-        "point_sha256": [p.scenario.digest() for p in points],
+        "point_sha256": [cast(Scenario, p.scenario).digest() for p in points],
         "replications": spec.replications,
         "seed": seed,
         "arms": arms,
@@ -616,7 +616,7 @@ def code_digest() -> str:
 
     digest = hashlib.sha256()
     for package in (sim, models):
-        root = Path(package.__file__).parent
+        root = Path(str(package.__file__)).parent
         for path in sorted(root.glob("*.py")):
             if package is sim and path.name in FRONT_ENDS:
                 continue
@@ -684,7 +684,7 @@ def _finished(folder: Path, spec_hash: str, expected_rows: int) -> tuple[set[tup
     import pyarrow.parquet as pq
 
     done: set[tuple[int, int]] = set()
-    dropped = []
+    dropped: list[str] = []
     if not folder.exists():
         return done, dropped
     for path in sorted(folder.iterdir()):
@@ -889,7 +889,7 @@ def _numeric_column(sweep: SweepPlan, column: str, values: pd.Series) -> pd.Seri
     if sweep.param_numeric.get(column, True):
         return values.astype(float)
     order = {json.dumps(v) if isinstance(v, (list, dict)) else v: i
-             for i, v in enumerate(next(p for p in sweep.spec.parameters if p.column == column).values)}
+             for i, v in enumerate(next(p for p in sweep.spec.parameters if p.column == column).values or [])}
     return values.map(order).astype(float)
 
 
