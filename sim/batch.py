@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as exc:
         print(f"caresim: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("caresim: interrupted; files already written are complete", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
