@@ -229,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="age_band,risk", help="comma-separated: age_band, risk, cluster, forum, "
                    "deprivation_quintile, residence")
     p.set_defaults(func=cmd_population)
+    from sim.batch import add_batch_parser
+    from sim.sweep import add_sweep_parser
+
+    add_batch_parser(sub)
+    add_sweep_parser(sub)
     p = sub.add_parser("validate", help="run the validation studies and print each check")
     p.add_argument("--quick", action="store_true", help="fewer replications and shorter runs (what CI runs)")
     p.add_argument("--out", help="folder for validation.html and validation.json (default out/validation)")
