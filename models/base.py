@@ -59,7 +59,7 @@ def draw_params(params: BaseModel, prefix: str, seed: int, replication: int | No
     from sim.config import central
 
     bounds = getattr(params, "bounds", {})
-    shared = getattr(params, "shared", frozenset())
+    shared: frozenset[str] = getattr(params, "shared", frozenset())
     values: dict[str, float] = {}
     for name in type(params).model_fields:
         value = getattr(params, name)

@@ -22,8 +22,8 @@ from models.common import (
     apply_common,
     contract_years,
     crisis_type,
-    unknown_crisis_types,
     scale_divert,
+    unknown_crisis_types,
 )
 from models.registry import register
 from sim.config import Scenario, Triangular, Uncertain, Uniform

@@ -26,12 +26,12 @@ from models.common import (
     at_home,
     contract_years,
     crisis_type,
-    unknown_crisis_types,
     enrol_highest_risk,
     in_group,
     ramp_by_year,
     scale_divert,
     toward_neutral,
+    unknown_crisis_types,
 )
 from models.registry import register
 from sim.config import Scenario, Triangular, Uncertain, Uniform

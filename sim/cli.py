@@ -139,7 +139,6 @@ def cmd_population(args) -> int:
     import pandas as pd
 
     from sim.population import generate
-
     from sim.randomness import replication_seed
 
     scenario = _load(args.config)

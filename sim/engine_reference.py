@@ -42,7 +42,6 @@ from sim.flow import (
     DAYS_PER_YEAR,
     DIVERSION,
     ESCALATION,
-    IN_SERVICE,
     PATHWAY_POOL,
     POOL_ACUTE,
     POOL_CARE_HOME,
@@ -59,7 +58,6 @@ from sim.randomness import (
     CRISIS_TIME,
     CRISIS_TYPE,
     DEATH,
-    DIVERSION as DIVERSION_STREAM,
     DOWNSTREAM_DURATION,
     DOWNSTREAM_OUTCOME,
     END_OF_LIFE,
@@ -69,14 +67,17 @@ from sim.randomness import (
     PATHWAY,
     uniform,
 )
+from sim.randomness import (
+    DIVERSION as DIVERSION_STREAM,
+)
 from sim.result import (
-    C,
     EPISODE_COLUMNS,
     LOS_BIN_DAYS,
     LOS_BINS,
     OUT_ADMITTED,
     OUT_DIVERTED,
     OUT_HOME,
+    C,
     RunResult,
     empty_result,
 )

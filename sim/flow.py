@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.config import CRISIS_KINDS, DIVERSION_SERVICES, PAYERS, Scenario, central, crisis_type_names
+from sim.config import (
+    CRISIS_KINDS,
+    DIVERSION_SERVICES,
+    PAYERS,
+    Scenario,
+    central,
+    crisis_type_names,
+)
 from sim.population import CARE_HOME, HOME, Population
 
 DAYS_PER_YEAR = 365.0
@@ -229,12 +236,12 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
 
     # People at home: the band's rate shaped by risk, normalised so that the band's average
     # over people at home is the configured rate. Care-home residents: one flat rate.
-    mortality = np.array(flow.mortality_per_year)[age] * np.array(flow.mortality_risk_multiplier)[risk]
+    mortality: np.ndarray = np.array(flow.mortality_per_year)[age] * np.array(flow.mortality_risk_multiplier)[risk]
     at_home = population.residence == HOME
     per_person = mortality[person_cohort]
     band_mean = np.bincount(population.age_band[at_home], weights=per_person[at_home],
                             minlength=len(pop_cfg.age_bands))
-    band_mean = band_mean / np.maximum(np.bincount(population.age_band[at_home], minlength=len(pop_cfg.age_bands)), 1)
+    band_mean = band_mean / np.maximum(np.bincount(population.age_band[at_home], minlength=len(pop_cfg.age_bands)), 1).astype(float)
     mortality = mortality * (np.array(flow.mortality_per_year) / np.where(band_mean > 0, band_mean, 1.0))[age]
     mortality = np.where(residence == CARE_HOME, flow.care_home_mortality_per_year, mortality)
     mortality = -np.log1p(-np.minimum(mortality, 0.999)) / DAYS_PER_YEAR
@@ -260,7 +267,8 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
     pathway[resident] = pathway[resident] * (1.0 - back)
     pathway[resident, 0] += back
     assess = np.tile(np.array(flow.pathways.assessment_days), (n_cohorts, 1))
-    outcomes = np.array([services.reablement.outcomes.get(o, 0.0) for o in REABLEMENT_OUTCOMES])
+    reablement = {str(k): float(v) for k, v in services.reablement.outcomes.items()}
+    outcomes = np.array([reablement.get(o, 0.0) for o in REABLEMENT_OUTCOMES])
 
     growth = np.array([[g ** y for y in range(n_years)] for g in flow.demand_growth_per_year])
     months = int(round(n_years * 12))

@@ -61,7 +61,7 @@ def trajectory_chart(tidy: pd.DataFrame, measure: str, label: str, detail: str =
         rows = [(year, *interval(g["value"])) for year, g in part[part["arm"] == arm].groupby("year")]
         if not rows:
             continue
-        years, mean, lo, hi = zip(*rows)
+        years, mean, lo, hi = zip(*rows, strict=True)
         if not any(math.isnan(v) for v in lo):
             fig.add_trace(go.Scatter(x=list(years) + list(years)[::-1], y=list(hi) + list(lo)[::-1],
                                      fill="toself", fillcolor=_hex_to_rgba(colours[arm], 0.15),

@@ -36,21 +36,26 @@ def _row(study: str, check: str, measured: float, reference: str, tolerance: str
 
 
 def queueing_study(quick: bool) -> list[dict]:
-    from validation.queueing import erlang_b_checks, erlang_c_checks, mg_infinity_checks, simultaneous_confidence
+    from validation.queueing import (
+        erlang_b_checks,
+        erlang_c_checks,
+        mg_infinity_checks,
+        simultaneous_confidence,
+    )
 
     reps = 10 if quick else 30
     checks = []
-    for load in (0.5, 0.85, 0.95):
-        checks += erlang_c_checks(load, replications=reps, contract_years=2 if quick else 4)
-        checks += erlang_b_checks(load, replications=reps, contract_years=2 if quick else 4)
+    for utilisation in (0.5, 0.85, 0.95):
+        checks += erlang_c_checks(utilisation, replications=reps, contract_years=2 if quick else 4)
+        checks += erlang_b_checks(utilisation, replications=reps, contract_years=2 if quick else 4)
     checks += mg_infinity_checks(replications=reps, contract_years=2 if quick else 4)
     confidence = simultaneous_confidence(len(checks))
     rows = []
     for c in checks:
-        r = c.row(confidence)
-        rows.append(_row("queueing theory", f"{r['scenario']}: {r['measure']}", r["simulated"],
+        r: dict = c.row(confidence)
+        rows.append(_row("queueing theory", f"{r['scenario']}: {r['measure']}", float(r["simulated"]),
                          f"{r['theory']:.6g} (finite source {r['finite_source']:.6g})",
-                         f"{confidence * 100:.2f}% interval {r['low']:.6g} to {r['high']:.6g}", r["covered"],
+                         f"{confidence * 100:.2f}% interval {r['low']:.6g} to {r['high']:.6g}", bool(r["covered"]),
                          f"{r['replications']} replications"))
     return rows
 
@@ -66,14 +71,16 @@ def agreement_study(quick: bool) -> list[dict]:
     for arm in scenario.arms:
         population = generate(scenario, 11)
         flow = lower_arm(scenario, population, arm, 11, 0)
-        fast = engine_fast.run(flow, 11, log_episodes=True)
+        fast_run = engine_fast.run(flow, 11, log_episodes=True)
         reference = engine_reference.run(flow, 11, log_episodes=True)
-        same_shape = fast.episodes.shape == reference.episodes.shape
-        gap = float(np.nanmax(np.abs(fast.episodes - reference.episodes))) if same_shape and len(fast.episodes) else math.inf
-        counters = bool(np.allclose(fast.counters, reference.counters, rtol=1e-12, atol=1e-9))
+        fast_log, reference_log = fast_run.episodes, reference.episodes
+        assert fast_log is not None and reference_log is not None  # both asked for the log
+        same_shape = fast_log.shape == reference_log.shape
+        gap = float(np.nanmax(np.abs(fast_log - reference_log))) if same_shape and len(fast_log) else math.inf
+        counters = bool(np.allclose(fast_run.counters, reference.counters, rtol=1e-12, atol=1e-9))
         rows.append(_row("engine agreement", f"{arm.name}: episode trajectories", gap, "0 (identical)",
                          "largest difference <= 1e-9 days", same_shape and gap <= 1e-9 and counters,
-                         f"{len(fast.episodes)} crises; yearly counters equal to 1e-12: {counters}"))
+                         f"{len(fast_log)} crises; yearly counters equal to 1e-12: {counters}"))
     return rows
 
 
@@ -120,7 +127,7 @@ def face_validity_study(quick: bool) -> list[dict]:
     scenario = load(SMALL)
     reps = 4 if quick else 10
     capacities = scenario.services
-    cases = [
+    cases: list[tuple[str, dict, str, int]] = [
         ("more step-down beds, fewer delayed days", {"services.step_down_beds.capacity": capacities.step_down_beds.capacity * 3
                                                      if isinstance(capacities.step_down_beds.capacity, int) else 6,
                                                      "services.care_homes.capacity": 60}, "delayed_days", -1),
