@@ -233,28 +233,3 @@ def cmd_batch(args) -> int:
     names = ", ".join(f"{n}/" for n in dict.fromkeys(summary["config"]))
     print(f"\nResults written to {args.out}/: batch_summary.csv and one folder per config ({names})")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m sim.batch CONFIG ...`: the batch subcommand on its own."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="caresim")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_batch_parser(sub)
-    args = parser.parse_args(["batch", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        print(exc.format(), file=sys.stderr)
-        return 2
-    except (ValueError, KeyError) as exc:
-        print(f"caresim: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("caresim: interrupted; files already written are complete", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

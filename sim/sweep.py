@@ -1129,30 +1129,5 @@ def _sensitivity_text(result: SweepResult) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m sim.sweep SWEEP.yaml ...`: the sweep subcommand on its own."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="caresim")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_sweep_parser(sub)
-    args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        print(exc.format(), file=sys.stderr)
-        return 2
-    except (ValueError, KeyError) as exc:
-        print(f"caresim: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("caresim: interrupted; files already written are complete", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 __all__ = ["SweepSpec", "SweepPlan", "SweepError", "Task", "plan", "run_sweep", "run_task", "collect",
            "add_sweep_parser"]

@@ -52,28 +52,16 @@ def write_sweep(folder: Path, file: str = "tiny.yaml", **fields) -> Path:
     return path
 
 
-def wired(command: str) -> bool:
-    """Whether sim/cli.py has the subcommand yet."""
-    from sim import cli
-
-    return any(command in (getattr(a, "choices", None) or {}) for a in cli.build_parser()._subparsers._group_actions)
-
-
 def caresim(argv: list[str]) -> int:
-    """`caresim ARGV` in this process: through sim.cli once wired, else the module's own parser."""
-    if wired(argv[0]):
-        from sim.cli import main
+    """`caresim ARGV` in this process."""
+    from sim.cli import main
 
-        return main(argv)
-    module = __import__(f"sim.{argv[0]}", fromlist=["main"])
-    return module.main(argv[1:])
+    return main(argv)
 
 
 def caresim_command(argv: list[str]) -> list[str]:
     """The command line that runs `caresim ARGV` in a subprocess."""
-    if wired(argv[0]):
-        return [sys.executable, "-m", "sim.cli", *argv]
-    return [sys.executable, "-m", f"sim.{argv[0]}", *argv[1:]]
+    return [sys.executable, "-m", "sim.cli", *argv]
 
 
 def free_port() -> int:
