@@ -616,10 +616,8 @@ def chart(key: str, build, *args, variant: str = "") -> None:
     name = (state.shown["key"], key, variant)
     if name not in memo:
         fig = build(*args)
-        # Bands without corner dots, the legend under the plot, whole contract years.
+        # Bands without corner dots; whole contract years.
         fig.update_traces(mode="lines", selector=dict(fill="toself"))
-        fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
-                          margin=dict(t=130), height=500)
         if fig.layout.xaxis.title.text == "Contract year":
             fig.update_xaxes(dtick=1)
         if len(memo) > 64:
@@ -640,7 +638,7 @@ def results(tabs: dict, shown: dict, current_key: tuple | None) -> None:
                     f"{reps} replications, seed {scenario.run.seed}"
                     f"{'' if shown['key'][3] else ', central effect sizes (no parameter draws)'}.")
         if current_key is not None and current_key != shown["key"]:
-            st.warning("The inputs have changed since these results were made. Press **Run** to update them.")
+            st.warning("These results are from before the inputs changed. Press **Run** to update them.")
         st.caption(f"Arrows give the difference from {html.escape(comparator)}; green where it is better, red "
                    "where it is worse. Each number has its 95% interval beneath it.")
         cards(table, comparator, colours)
@@ -648,26 +646,22 @@ def results(tabs: dict, shown: dict, current_key: tuple | None) -> None:
             st.dataframe(table_for_people(table, comparator), hide_index=True)
     tidy, daily = result.tidy, result.daily
     with tabs["Over the years"]:
-        left, right = st.columns(2)
-        with left:
-            chart("traj_admissions", report.trajectory_chart, tidy, "admissions", "Emergency admissions")
-            chart("traj_delayed", report.trajectory_chart, tidy, "delayed_days", "Delayed days")
-        with right:
-            chart("traj_los", report.trajectory_chart, tidy, "mean_los_days", "Mean length of stay (days)")
-            chart("traj_cost", report.trajectory_chart, tidy, "cost_total_gbp", "Total cost (GBP)")
+        chart("traj_admissions", report.trajectory_chart, tidy, "admissions", "Emergency admissions")
+        chart("traj_los", report.trajectory_chart, tidy, "mean_los_days", "Mean length of stay (days)")
+        chart("traj_delayed", report.trajectory_chart, tidy, "delayed_days", "Delayed days")
+        chart("traj_cost", report.trajectory_chart, tidy, "cost_total_gbp", "Total cost (GBP)")
         plain = [m for m in MEASURES if m in set(tidy.loc[tidy["detail"] == "", "measure"])]
         picked = st.selectbox("Another measure", plain, index=plain.index("occupancy") if "occupancy" in plain else 0,
                               format_func=lambda m: f"{MEASURES[m][1]} ({MEASURES[m][0]})", key="traj_pick")
         chart("traj_pick_chart", report.trajectory_chart, tidy, picked,
               f"{MEASURES[picked][1]} ({MEASURES[picked][0]})", variant=picked)
     with tabs["Money"]:
-        left, right = st.columns(2)
-        with left:
-            chart("payer", report.cost_by_payer_chart, tidy)
-            chart("diff_cost", report.differences_chart, table, "cost_total_gbp", comparator)
-        with right:
-            chart("ce_plane", report.cost_effectiveness_chart, tidy, comparator)
-            chart("diff_admissions", report.differences_chart, table, "admissions", comparator)
+        chart("payer", report.cost_by_payer_chart, tidy)
+        chart("ce_plane", report.cost_effectiveness_chart, tidy, comparator)
+        st.caption("Each dot is one replication. Right of the vertical line: admissions avoided; below the "
+                   "horizontal line: money saved. Dots low and to the right are better and cheaper.")
+        chart("diff_cost", report.differences_chart, table, "cost_total_gbp", comparator)
+        chart("diff_admissions", report.differences_chart, table, "admissions", comparator)
         lines = tidy[(tidy["year"] == 0) & (tidy["measure"] == "cost_gbp")]
         by_line = lines.groupby(["detail", "arm"], sort=False)["value"].mean().unstack()[result.arms]
         st.markdown("**Cost by service line over the contract (mean, GBP)**")
@@ -679,8 +673,14 @@ def results(tabs: dict, shown: dict, current_key: tuple | None) -> None:
         chart("occupancy", report.occupancy_chart, daily, picked, _series_words(picked), variant=picked)
         chart("pathways", report.pathway_chart, tidy)
     with tabs["Localities"]:
-        chart("clusters", report.locality_chart, tidy, "admissions_by_cluster", "GP cluster")
-        chart("forums", report.locality_chart, tidy, "admissions_by_forum", "Area forum")
+        for measure, title in (("admissions_by_cluster", "GP cluster"), ("admissions_by_forum", "Area forum")):
+            chart(measure, report.locality_chart, tidy, measure, title)
+            part = tidy[(tidy["year"] == 0) & (tidy["measure"] == measure)]
+            means = part.groupby(["detail", "arm"], sort=False)["value"].mean().unstack()[result.arms]
+            change = means.sub(means[comparator], axis=0).div(means[comparator], axis=0).drop(columns=comparator)
+            st.markdown(f"**Change in emergency admissions from {html.escape(comparator)} by {title.lower()} "
+                        "(mean over the contract)**")
+            st.dataframe(change.map(lambda v: f"{v * 100:+.1f}%").rename_axis(title))
     with tabs["Chances"]:
         chances = table.drop_duplicates("arm")
         st.dataframe(pd.DataFrame({
@@ -845,6 +845,8 @@ def main() -> None:
         progress_box = st.container()
         if scenario is not None and not blocked and (pressed or state.shown is None):
             run_now(scenario, progress_box)
+        if state.shown and scenario is not None and run_key(scenario) != state.shown["key"]:
+            st.warning("The inputs have changed: press **Run** to update the results.")
 
     shown = state.shown
     current_key = run_key(scenario) if scenario is not None else None
