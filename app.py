@@ -467,7 +467,8 @@ def _as_uncertain(value: dict):
 
 def _crisis_words(name: str) -> str:
     if name.startswith("exacerbation_"):
-        return name.removeprefix("exacerbation_").replace("_", " ") + " flare-up"
+        condition = name.removeprefix("exacerbation_").replace("_", " ")
+        return ("COPD" if condition == "copd" else condition) + " flare-up"
     return CRISIS_WORDS.get(name, name.replace("_", " "))
 
 
@@ -844,7 +845,11 @@ def main() -> None:
             st.error("Some inputs have problems, so **Run** is off: see the **Change** tabs.")
         progress_box = st.container()
         if scenario is not None and not blocked and (pressed or state.shown is None):
+            waiting = tabs["Comparison"].empty()
+            waiting.info(f"Running {len(scenario.arms)} arms x {int(state.replications)} replications of "
+                         f"{scenario.name}. The bar in the side bar shows how far it has got.")
             run_now(scenario, progress_box)
+            waiting.empty()
         if state.shown and scenario is not None and run_key(scenario) != state.shown["key"]:
             st.warning("The inputs have changed: press **Run** to update the results.")
 

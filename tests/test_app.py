@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sim.config import MAX_UPLOAD_BYTES, load, parse, to_yaml
+from sim.config import MAX_UPLOAD_BYTES, Scenario, load, parse, to_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "configs" / "small.yaml"
@@ -230,3 +230,30 @@ def test_the_about_page_explains_the_model_and_lists_sources(app):
     assert "services.acute_beds" in set(sources["Key"])
     checks = next(f for f in frames if "Published figure" in f.columns)
     assert len(checks) > 0 and set(checks["Within range"]) <= {"yes", "no", ""}
+
+
+def test_any_arms_the_config_has_are_shown_and_run(app):
+    """The app follows the config: here two arms, no status quo, capacities by contract year."""
+    data = load(SMALL).model_dump(mode="json")
+    data["arms"] = [data["arms"][HUBS], data["arms"][1]]
+    data["services"]["reablement"]["capacity"] = [6, 7, 8]
+    other = Scenario.model_validate(data)
+    app.file_uploader(key="upload").upload("two-arms.yaml", to_yaml(other).encode(), "application/x-yaml")
+    app.run()
+    assert not errors(app)
+    assert [t.label for t in app.tabs if t.label in ("GP-led wellbeing hubs", "Condition-based services")] == [
+        "GP-led wellbeing hubs", "Condition-based services"]
+    capacity = app.text_input(key="1|services.reablement.capacity")
+    assert capacity.value == "6, 7, 8"
+    capacity.set_value("6, 7, x")
+    app.run()
+    assert "services.reablement.capacity" in errors(app) and run_button(app).disabled
+    app.text_input(key="1|services.reablement.capacity").set_value("6, 9, 12")
+    app.run()
+    press_run(app)
+    shown = app.session_state["shown"]["result"]
+    assert shown.arms == ["GP-led wellbeing hubs", "Condition-based services"]
+    assert shown.scenario.services.reablement.capacity == [6, 9, 12]
+    first = app.main.get_by_key("card_0")
+    assert "GP-led wellbeing hubs" in first.markdown[0].value and len(first.metric) == 6
+    assert app.main.get_by_key("card_1").metric[0].proto.delta  # compared with the first arm

@@ -124,6 +124,7 @@ def test_a_person_compares_changes_runs_downloads_and_uploads(server, page, tmp_
     expect(page.locator(".st-key-card_4 [data-testid='stMetricValue']").first).to_be_visible(
         timeout=FIRST_RESULTS_TIMEOUT_MS)
     expect(page.get_by_text("Done: 5 replications of 5 arms")).to_be_visible()
+    expect(page.get_by_role("button", name="Report (HTML)")).to_be_visible()  # the page is complete
     assert page.locator("[data-testid='stException']").count() == 0
     first = card_values(page)
     assert len(first) == 30 and all(any(ch.isdigit() for ch in v) for i, v in enumerate(first) if i != 1)
@@ -169,7 +170,7 @@ def test_a_person_compares_changes_runs_downloads_and_uploads(server, page, tmp_
     expect(page.get_by_role("button", name="Run", exact=True)).to_be_disabled()
     open_tab(page, "Comparison")
     assert card_values(page) == after
-    shot(page, "09-bad-upload")
+    good["bad upload"] = shot(page, "09-bad-upload")
 
     # The downloaded config uploaded again: Run is back, and nothing has changed.
     uploader.set_input_files(str(saved))
