@@ -1,0 +1,1 @@
+"""Evidence that the model is right: queueing theory, engine agreement, calibration."""
