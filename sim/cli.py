@@ -144,7 +144,7 @@ def cmd_population(args) -> int:
     scenario = _load(args.config)
     seed = args.seed if args.seed is not None else scenario.run.seed
     # The population of replication 0 of a run with this seed, as the experiments draw it.
-    population = generate(scenario, replication_seed(seed, args.replication) & ((1 << 63) - 1))
+    population = generate(scenario, replication_seed(seed, args.replication))
     by = tuple(b.strip() for b in args.by.split(","))
     with pd.option_context("display.max_rows", 500, "display.width", 200):
         print(population.summary(by))

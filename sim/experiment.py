@@ -28,7 +28,6 @@ from sim.population import generate
 from sim.randomness import replication_seed
 
 ENGINES = ("fast", "reference")
-SEED_MASK = (1 << 63) - 1  # engines take signed 64-bit seeds
 
 
 @dataclass
@@ -63,7 +62,7 @@ def run_replication(scenario: Scenario, replication: int, arms: list[Arm] | None
                     uncertainty: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every arm (or *arms*) for one replication: (tidy rows, daily rows)."""
     run_seed = scenario.run.seed if seed is None else seed
-    rep_seed = replication_seed(run_seed, replication) & SEED_MASK
+    rep_seed = replication_seed(run_seed, replication)
     population = generate(scenario, rep_seed)
     module = engine_module(engine)
     tidy, daily = [], []

@@ -96,8 +96,11 @@ def uniforms(seed, stream, entities, draw):
 
 
 def replication_seed(seed: int, replication: int) -> int:
-    """Seed of one replication: a pure function of the run seed and the replication number."""
-    return int(_mix(np.uint64((int(seed) * 0x9E3779B97F4A7C15 + int(replication)) & _MASK)))
+    """Seed of one replication: a pure function of the run seed and the replication number.
+
+    It fits in a signed 64-bit integer, which is what the engines take.
+    """
+    return int(_mix(np.uint64((int(seed) * 0x9E3779B97F4A7C15 + int(replication)) & _MASK))) & ((1 << 63) - 1)
 
 
 def name_key(name: str) -> int:

@@ -42,7 +42,6 @@ from sim.result import RunResult
 SMALL_PLACE = Path(__file__).resolve().parents[1] / "configs" / "small.yaml"
 CRISIS_KIND = "acute_illness"  # the only crisis type in the queueing scenarios
 DIVERSION_SERVICE = "urgent_community_response"  # the loss system (pool POOL_UCR)
-SEED_MASK = (1 << 63) - 1  # the engines take signed 64-bit seeds
 PEOPLE = 100_000
 
 
@@ -254,7 +253,7 @@ def simultaneous_confidence(comparisons: int, family: float = 0.95) -> float:
 
 def engine_seeds(seed: int, replications: int) -> list[int]:
     """Engine seed of each replication (as `sim.experiment` derives them)."""
-    return [replication_seed(seed, r) & SEED_MASK for r in range(replications)]
+    return [replication_seed(seed, r) for r in range(replications)]
 
 
 def replicate(scenario: Scenario, replications: int, seed: int | None = None,
