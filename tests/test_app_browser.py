@@ -160,6 +160,20 @@ def test_a_person_compares_changes_runs_downloads_and_uploads(server, page, tmp_
     text = saved.read_text(encoding="utf-8")
     assert parse(text).population.size == 6000 and to_yaml(parse(text)) == text
 
+    # The results and the report, made when asked for.
+    with page.expect_download(timeout=RUN_TIMEOUT_MS) as download:
+        page.get_by_role("button", name="Results (CSV)").click()
+    csv = tmp_path / "results.csv"
+    download.value.save_as(csv)
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "arm,replication,year,measure,detail,value" and len(lines) > 1000
+    with page.expect_download(timeout=RUN_TIMEOUT_MS) as download:
+        page.get_by_role("button", name="Report (HTML)").click()
+    report = tmp_path / "report.html"
+    download.value.save_as(report)
+    body = report.read_text(encoding="utf-8")
+    assert body.startswith("<!DOCTYPE html>") and "Cost-effectiveness plane" in body
+
     # A broken upload: its problems are shown by key and line, Run is off, results stay.
     uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']")
     broken = tmp_path / "broken.yaml"
