@@ -64,9 +64,10 @@ def trajectory_chart(tidy: pd.DataFrame, measure: str, label: str, detail: str =
         years, mean, lo, hi = zip(*rows, strict=True)
         if not any(math.isnan(v) for v in lo):
             fig.add_trace(go.Scatter(x=list(years) + list(years)[::-1], y=list(hi) + list(lo)[::-1],
-                                     fill="toself", fillcolor=_hex_to_rgba(colours[arm], 0.15),
+                                     fill="toself", fillcolor=_hex_to_rgba(colours[arm], 0.15), mode="lines",
                                      line=dict(width=0), hoverinfo="skip", showlegend=False))
         fig.add_trace(go.Scatter(x=years, y=mean, name=arm, mode="lines+markers", line=dict(color=colours[arm])))
+    fig.update_xaxes(dtick=1)
     return _layout(fig, f"{label} by contract year (mean and 95% band)", "Contract year", label)
 
 
@@ -145,7 +146,7 @@ def locality_chart(tidy: pd.DataFrame, measure: str = "admissions_by_cluster", t
         if arm in means:
             fig.add_trace(go.Bar(x=list(means.index), y=means[arm], name=arm, marker_color=colours[arm]))
     fig.update_layout(barmode="group")
-    return _layout(fig, f"Emergency admissions over the contract by {title.lower()} (mean)", title, "Admissions")
+    return _layout(fig, f"Emergency admissions over the contract by {title[0].lower() + title[1:] if not title[:2].isupper() else title} (mean)", title, "Admissions")
 
 
 def best_chart(table: pd.DataFrame) -> go.Figure:
