@@ -82,6 +82,17 @@ def _pick(u: np.ndarray, shares: np.ndarray) -> np.ndarray:
     return (u[:, None] >= cumulative).sum(axis=1) if shares.ndim == 2 else np.searchsorted(cumulative, u, side="right")
 
 
+def _pick_by(u: np.ndarray, table: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """`_pick` with the shares of each person's group (row *group* of *table*), group by group
+    so that memory stays at one value a person."""
+    out = np.zeros(u.shape[0], dtype=np.int64)
+    for g in range(table.shape[0]):
+        members = group == g
+        if members.any():
+            out[members] = _pick(u[members], table[g])
+    return out
+
+
 def generate(scenario: Scenario, seed: int) -> Population:
     """Draw the population of *scenario* from its marginals; a pure function of the seed."""
     pop = scenario.population
@@ -91,7 +102,7 @@ def generate(scenario: Scenario, seed: int) -> Population:
 
     age = _pick(uniforms(seed64, POPULATION, ids, _AGE), np.array([b.share for b in pop.age_bands]))
     risk_table = np.array([pop.risk_shares[b.name] for b in pop.age_bands])
-    risk = _pick(uniforms(seed64, POPULATION, ids, _RISK), risk_table[age])
+    risk = _pick_by(uniforms(seed64, POPULATION, ids, _RISK), risk_table, age)
 
     conditions = np.zeros(n, dtype=np.uint8)
     for c, cond in enumerate(pop.conditions.values()):
@@ -109,9 +120,9 @@ def generate(scenario: Scenario, seed: int) -> Population:
             if name not in forum_names:
                 forum_names.append(name)
     forum_table = np.array([[cl.forums.get(f, 0.0) for f in forum_names] for cl in pop.clusters])
-    forum = _pick(uniforms(seed64, POPULATION, ids, _FORUM), forum_table[cluster])
+    forum = _pick_by(uniforms(seed64, POPULATION, ids, _FORUM), forum_table, cluster)
     deprivation_table = np.array([cl.deprivation_shares for cl in pop.clusters])
-    deprivation = _pick(uniforms(seed64, POPULATION, ids, _DEPRIVATION), deprivation_table[cluster])
+    deprivation = _pick_by(uniforms(seed64, POPULATION, ids, _DEPRIVATION), deprivation_table, cluster)
     care_home = uniforms(seed64, POPULATION, ids, _RESIDENCE) < np.array(pop.care_home_share)[age]
 
     return Population(
