@@ -452,7 +452,8 @@ def _leave_bed(S, F, R, i, died):
     los = t - pf[i, BED_START]
     _count(S, F, R, C_SPELLS, 1.0)
     _count(S, F, R, C_LOS, los)
-    _count(S, F, R, C_EXCESS, max(0.0, los - F[0][H_TRIM]))
+    clinical = min(los, pf[i, MFIT] - pf[i, BED_START])
+    _count(S, F, R, C_EXCESS, max(0.0, clinical - F[0][H_TRIM]))
     b = int(los / LOS_BIN_DAYS)
     R[R_LOS_HIST][_year(F, t), b if b < LOS_BINS - 1 else LOS_BINS - 1] += 1
     _set_row(S, i, 11, t)
@@ -778,6 +779,7 @@ def _simulate(S, F, R):
                 continue
             si[EVENTS] += 1
             _on_crisis(S, F, R, i)
+            _settle(S, F, R)
         else:  # CHECK91
             si[EVENTS] += 1
             y = _year(F, t - CHECK_DAYS)

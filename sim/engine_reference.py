@@ -295,6 +295,10 @@ class ReferenceEngine:
         if tok != self.crisis_tok[i]:
             return
         self.events += 1
+        self.crisis(i)
+        self.settle()  # leaving home may have freed a reablement place
+
+    def crisis(self, i: int) -> None:
         f, c, t = self.f, self.cohort[i], self.env.now
         self.crisis_count[i] += 1
         k = self.crisis_count[i]
@@ -479,7 +483,10 @@ class ReferenceEngine:
         los = t - self.bed_start[i]
         self.count("spells_ended")
         self.count("los_days_sum", los)
-        self.count("excess_bed_days", max(0.0, los - f.trim_days))
+        # Days beyond the trim point, counting only the clinical stay: delayed days are costed
+        # separately, as delayed days.
+        clinical = min(los, self.mfit[i] - self.bed_start[i])
+        self.count("excess_bed_days", max(0.0, clinical - f.trim_days))
         self.res.los_hist[self.year(t), min(int(los / LOS_BIN_DAYS), LOS_BINS - 1)] += 1
         if self.log:
             self.rows[self.row[i]][11] = t
