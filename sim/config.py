@@ -316,7 +316,7 @@ class Population(Frozen):
 class EndOfLife(Frozen):
     window_days: Positive = Field(description="Length of the end-of-life period before death, days.")
     crisis_multiplier: Annotated[float, Field(ge=1.0), NotYesNo]
-    found_share: Probability = Field(description="Share of people in their last year known to services.")
+    found_share: Probability = Field(description="Share of people in their end-of-life window known to services (found).")
     found_crisis_multiplier: Uncertain = Field(description="Crisis multiplier for those found, relative.")
     terminal_admission_death: Probability = Field(
         description="Chance an admission in the end-of-life period ends in death in hospital."
