@@ -86,7 +86,7 @@ def test_opening_shows_the_charts_with_titles(app):
     layouts = [json.loads(chart.proto.spec)["layout"] for chart in app.get("plotly_chart")]
     titles = [layout["title"]["text"] for layout in layouts]
     for words in ("Emergency admissions by contract year", "Cost over the contract by payer",
-                  "Cost-effectiveness plane", "Acute beds", "Discharge pathway mix", "by gp cluster",
+                  "Cost-effectiveness plane", "Acute beds", "Discharge pathway mix", "by GP cluster",
                   "by area forum", "Chance each arm is best"):
         assert any(words in title for title in titles), (words, titles)
     for layout in layouts:  # every chart labels both axes
