@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from sim.flow import DAYS_PER_MONTH, FlowParams
-from sim.jit import jit
+from sim.jit import kernel
 
 
 def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray]:
@@ -35,11 +35,36 @@ def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray]:
     return g, r
 
 
-@jit
+@kernel
+def floor_div(t, d):
+    """Python's ``int(t // d)`` for 0 <= t and d > 0, without its slow remainder.
+
+    The quotient t / d is within a few units in the last place of the exact one, so its floor
+    is the exact floor unless it lies that close to an integer k; then t // d is k or k - 1 as
+    t >= k d or not, which is decided exactly: d is split into two halves of 26 bits
+    (Veltkamp), so k d is the exact sum of two doubles, and t - k hi is exact (Sterbenz).
+    """
+    q = t / d
+    if not q < 1e8:
+        return int(t // d)
+    n = math.floor(q)
+    frac = q - n
+    if 1e-9 < frac < 1.0 - 1e-9:
+        return n
+    k = n if frac <= 0.5 else n + 1
+    if k == 0:
+        return 0
+    split = 134217729.0 * d  # 2**27 + 1
+    hi = split - (split - d)
+    lo = d - hi
+    return k - 1 if t - k * hi < k * lo else k
+
+
+@kernel
 def cumulative(g, r, growth, ramp, a, base, extra, t):
     """Crisis hazard integrated from 0 to t (t within the run) for rates *base* and *extra*."""
     months = ramp.shape[0]
-    m = int(t // DAYS_PER_MONTH)
+    m = floor_div(t, DAYS_PER_MONTH)
     if m >= months:
         m = months - 1
     dt = t - m * DAYS_PER_MONTH
@@ -47,7 +72,7 @@ def cumulative(g, r, growth, ramp, a, base, extra, t):
     return base * (g[a, m] + rate * dt) + extra * (r[a, m] + rate * ramp[m] * dt)
 
 
-@jit
+@kernel
 def inverse(g, r, growth, ramp, a, base, extra, level):
     """The time at which the cumulative hazard reaches *level* (inf if never in the run)."""
     months = ramp.shape[0]
@@ -69,7 +94,7 @@ def inverse(g, r, growth, ramp, a, base, extra, level):
     return lo * DAYS_PER_MONTH + (level - start) / rate
 
 
-@jit
+@kernel
 def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
                 readmit_until, readmit_mult, eol_start, eol_mult, death):
     """Time of the next crisis after *now* for an Exp(1) *target*; inf if none before death.
@@ -80,6 +105,7 @@ def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
     t = now
     remaining = target
     end = death if death < horizon else horizon
+    start = cumulative(g, r, growth, ramp, a, base, extra, t)
     while t < end:
         mult = 1.0
         seg_end = end
@@ -92,7 +118,6 @@ def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
                 seg_end = eol_start
         else:
             mult *= eol_mult
-        start = cumulative(g, r, growth, ramp, a, base, extra, t)
         stop = cumulative(g, r, growth, ramp, a, base, extra, seg_end)
         available = mult * (stop - start)
         if remaining <= available:
@@ -104,4 +129,5 @@ def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
             return when
         remaining -= available
         t = seg_end
+        start = stop
     return math.inf
