@@ -1,11 +1,30 @@
 """The fast engine: the reference engine's rules in numba-compiled kernels over plain arrays.
 
 Same inputs, same draws, same event order (time, kind priority, sequence number) as
-`sim.engine_reference`, so the two give the same trajectories; read the reference engine
-for the rules in plain Python. Here the state lives in a tuple of arrays (`S`), the flow in
-another (`F`), and the event list is a binary heap keyed by (time, priority << 56 | seq).
-The kernel never grows its arrays: if the heap or a queue fills, it stops with a code and
-the wrapper runs it again with more room (the run is deterministic, so nothing changes).
+`sim.engine_reference`, so the two give the same trajectories to the last bit
+(tests/test_engine_agreement.py); read the reference engine for the rules in plain Python.
+Each handler below mirrors the reference method of the same name, and event times are
+SimPy's own: an event scheduled at *when* from *now* happens at now + (when - now).
+
+Where the time went, and what was done about it (docs/performance.md has the figures):
+
+- Reference counting. The kernels never allocate, so they are compiled without numba's
+  reference counting (`sim.jit.kernel`), which otherwise counted every array argument of
+  every call, atomically, and took more time than the simulation.
+- Calls. A call passes each array as several machine words: the hot handlers are pasted
+  into the event loop (``kernel(inline=True)``) and the others take only the arrays they use.
+- Memory. An event reads one person's row and one cohort's parameters out of tens of
+  megabytes; while it is handled, the rows the next events will read are fetched
+  (`_prefetch_next`). A person's row is 128 aligned bytes; a cohort's row starts with what
+  every crisis reads.
+- The event list. Everyone's next crisis and death wait in buckets of a few days; only the
+  events due soon are in the binary heap, which stays small.
+- The clock. An event's year and the ramp in force change only at month boundaries, so
+  they are worked out once a month, with an exact floor division (`sim.hazard.floor_div`).
+
+The kernel never grows its arrays: if the event list, a queue or the episode log fills, it
+stops with a code and the wrapper runs it again with more room (the run is deterministic,
+so nothing changes).
 """
 
 from __future__ import annotations
@@ -30,8 +49,8 @@ from sim.flow import (
     POOL_REABLEMENT,
     FlowParams,
 )
-from sim.hazard import monthly_tables, next_crisis
-from sim.jit import jit
+from sim.hazard import floor_div, monthly_tables, next_crisis
+from sim.jit import kernel, prefetch
 from sim.population import CARE_HOME
 from sim.randomness import (
     ADMISSION,
@@ -49,363 +68,495 @@ from sim.randomness import (
     uniform,
 )
 from sim.randomness import DIVERSION as DIVERSION_STREAM
-from sim.result import COUNTERS, EPISODE_COLUMNS, LOS_BIN_DAYS, LOS_BINS, RunResult, empty_result
+from sim.result import COUNTERS, EPISODE_COLUMNS, LOS_BIN_DAYS, LOS_BINS, RunResult
 
 # Event kinds = priorities, as in the reference engine.
 YEAR_START, DEATH_EVENT, STAY_END, ASSESSED, CRISIS, CHECK91 = 0, 1, 2, 3, 4, 5
 HOME, IN_SERVICE_LOC, TROLLEY, IN_BED, DELAYED = 0, 1, 2, 3, 4
 CHECK_DAYS = 91.0
 OK, HEAP_FULL, QUEUE_FULL, LOG_FULL = 0, 1, 2, 3
+# The event list's far buckets (see its section): days per bucket, events per chunk.
+BUCKET_DAYS = 4
+CHUNK = 32
 
-# Person integer columns (S[0]) and float columns (S[1]).
-COHORT, COHORT0, GEN, DEATH_TOK, CRISIS_TOK, STAY_TOK, HOLD_TOK, WAIT_TOK = 0, 1, 2, 3, 4, 5, 6, 7
-CRISIS_COUNT, SCHED_COUNT, LOCATION, HELD, HOLD_K, STAY_POOL, QUEUED, EPISODE_K = 8, 9, 10, 11, 12, 13, 14, 15
-KIND, ROW = 16, 17
-N_INT = 18
-DEATH_T, READMIT_UNTIL, LAST_DISCHARGE, BED_START, MFIT = 0, 1, 2, 3, 4
-N_FLOAT = 5
-# Scalars (S[2] int, S[3] float).
-HEAP_SIZE, SEQ, N_DELAYED, N_ROWS, EVENTS, STATUS = 0, 1, 2, 3, 4, 5
-NOW, DELAYED_LAST_T = 0, 1
-# Counter columns.
+# person: int64 [N, N_PERSON], one row per person slot: 128 bytes, two cache lines.
+(COHORT, GEN, DEATH_TOK, CRISIS_TOK, STAY_TOK, HOLD_TOK, WAIT_TOK, CRISIS_COUNT, SCHED_COUNT,
+ LOCATION, HELD, HOLD_K, STAY_POOL, QUEUED, EPISODE_K, KIND) = range(16)
+N_PERSON = 16
+# person_t: float64 [N, N_PERSON_T], times of the same people (the readmission window ends a
+# fixed time after the last discharge, so it is not stored).
+DEATH_T, LAST_DISCHARGE, BED_START, MFIT = range(4)
+N_PERSON_T = 4
+# pools: int64 [P, N_POOL] and pool_f: float64 [P, N_POOL_F], one row per pool (service).
+KIND_OF_POOL, OCC, CAP, WAITING, DIRTY, Q_HEAD, Q_TAIL, LAST_YEAR = range(8)
+N_POOL = 8
+MEAN_DAYS, MAX_DAYS, LAST_T = range(3)
+N_POOL_F = 3
+# si: int64 scalars; sf: float64 scalars.
+N_DELAYED, DELAYED_YEAR, N_ROWS, EVENTS, STATUS = range(5)
+DELAYED_T = 0
+# The event list's int64 scalars (evs) and chunk table columns (chunks).
+HEAP_SIZE, SEQ, NEXT_BUCKET, FREE, EV_STATUS = range(5)
+NEXT, FILL = 0, 1
+
+# Flow scalars: fl (float64) and il (int64).
+(H_HORIZON, H_EOL_MULT, H_EOL_WINDOW, H_READMIT_WINDOW, H_SHORT_RATIO, H_SHORT_SHARE, H_SIGMA,
+ H_TRIM) = range(8)
+I_SEED, I_N_YEARS, I_LOS_MIXED, I_ESCALATE, I_N_TYPES, I_COLD = range(6)
+# Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and the arm's at
+# full effect side by side. A row holds first what every crisis reads (N_HOT named columns,
+# then four blocks of K columns, one per crisis type), then the rest from il[I_COLD] on.
+L_BASE, L_EXTRA, L_EOL_FOUND, L_EOL_FOUND_MULT, L_READMIT_MULT = range(5)
+N_HOT = 5
+L_MORTALITY, L_TERMINAL, L_TERMINAL_FOUND, L_HOSP_DEATH, L_STEP_DOWN_CH = range(5)
+L_PATHWAY, L_ASSESS, L_REABLE = 5, 9, 13
+N_COLD = 16
+T_RATE, T_DIVERT, T_ADMIT, T_LOS = range(4)
+# coh int64 [C, N_COH + K]: the cohort's age band, result columns, residence, twin, and the
+# diversion pool of each crisis type.
+K_AGE, K_PLACE_AGE, K_PLACE_CLUSTER, K_PLACE_FORUM, K_RESIDENCE, K_TO_CARE_HOME, K_AGE65 = range(7)
+N_COH = 7
+# Results by year: pool_year float64 [Y, 4, P].
+PY_DAYS, PY_EPISODES, PY_QUEUE_DAYS, PY_DIVERTED = range(4)
+
+# Counter columns; counts float64 [Y, len(COUNTERS) + 4] holds the pathways after them.
 _C = {name: i for i, name in enumerate(COUNTERS)}
 C_CRISES, C_DIVERTED, C_ED = _C["crises"], _C["diverted"], _C["ed_attendances"]
-C_ADMISSIONS, C_READMIT, C_DISCHARGES = _C["admissions"], _C["readmissions_30d"], _C["discharges_alive"]
-C_SPELLS, C_LOS, C_EXCESS = _C["spells_ended"], _C["los_days_sum"], _C["excess_bed_days"]
-C_TROLLEY, C_TROLLEY_DAYS, C_ESCALATION = _C["trolley_waits"], _C["trolley_wait_days"], _C["escalation_admissions"]
+C_ADMISSIONS, C_READMIT = _C["admissions"], _C["readmissions_30d"]
+C_DISCHARGES, C_SPELLS = _C["discharges_alive"], _C["spells_ended"]
+C_LOS, C_EXCESS = _C["los_days_sum"], _C["excess_bed_days"]
+C_TROLLEY, C_TROLLEY_DAYS = _C["trolley_waits"], _C["trolley_wait_days"]
+C_ESCALATION = _C["escalation_admissions"]
 C_DELAYED_DAYS, C_DELAYED_SPELLS = _C["delayed_days"], _C["delayed_spells"]
-C_CH, C_CH65, C_REABLE = _C["care_home_admissions"], _C["care_home_admissions_65plus"], _C["reablement_starts"]
-C_H91, C_H91_HOME = _C["home91_checked"], _C["home91_at_home"]
-C_DEATHS, C_DEATHS_HOSP, C_EOL_ADM = _C["deaths"], _C["deaths_in_hospital"], _C["end_of_life_admissions"]
+C_CH, C_CH65 = _C["care_home_admissions"], _C["care_home_admissions_65plus"]
+C_REABLE, C_H91, C_H91_HOME = _C["reablement_starts"], _C["home91_checked"], _C["home91_at_home"]
+C_DEATHS, C_DEATHS_HOSP = _C["deaths"], _C["deaths_in_hospital"]
+C_EOL_ADM = _C["end_of_life_admissions"]
+C_PATHWAY = len(COUNTERS)
 N_EP = len(EPISODE_COLUMNS)
+PATHWAY_POOL_ARR = PATHWAY_POOL
 
 
 # --- small kernels ------------------------------------------------------------------------
 
 
-@jit
+@kernel
 def _key(gen, k, sub):
+    """Draw number: generation, crisis number and sub-draw (reference: draw_key)."""
     return (gen << 32) | (k << 8) | sub
 
 
-@jit
-def _less(ht, hk, a, b):
-    return ht[a] < ht[b] or (ht[a] == ht[b] and hk[a, 0] < hk[b, 0])
-
-
-@jit
-def _push(S, when, kind, person, tok, aux):
-    ht, hk, si = S[4], S[5], S[2]
-    n = si[HEAP_SIZE]
-    if n >= ht.shape[0]:
-        si[STATUS] = HEAP_FULL
-        return
-    ht[n] = when
-    hk[n, 0] = (kind << 56) | si[SEQ]
-    hk[n, 1] = person
-    hk[n, 2] = tok
-    hk[n, 3] = aux
-    si[SEQ] += 1
-    si[HEAP_SIZE] = n + 1
-    while n > 0:
-        parent = (n - 1) >> 1
-        if _less(ht, hk, n, parent):
-            ht[n], ht[parent] = ht[parent], ht[n]
-            for j in range(4):
-                hk[n, j], hk[parent, j] = hk[parent, j], hk[n, j]
-            n = parent
-        else:
-            break
-
-
-@jit
-def _pop(S):
-    """Move the earliest event to the end of the live heap and return its index."""
-    ht, hk, si = S[4], S[5], S[2]
-    n = si[HEAP_SIZE] - 1
-    ht[0], ht[n] = ht[n], ht[0]
-    for j in range(4):
-        hk[0, j], hk[n, j] = hk[n, j], hk[0, j]
-    si[HEAP_SIZE] = n
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= n:
-            break
-        child = left
-        if left + 1 < n and _less(ht, hk, left + 1, left):
-            child = left + 1
-        if _less(ht, hk, child, i):
-            ht[i], ht[child] = ht[child], ht[i]
-            for j in range(4):
-                hk[i, j], hk[child, j] = hk[child, j], hk[i, j]
-            i = child
-        else:
-            break
-    return n
-
-
-@jit
-def _schedule(S, F, when, kind, person, tok, aux):
-    if when < F[0][H_HORIZON]:
-        _push(S, when, kind, person, tok, aux)
-
-
-@jit
-def _year(F, t):
-    y = int(t // DAYS_PER_YEAR)
-    n_years = F[1][I_NYEARS]
+@kernel
+def _year(t, n_years):
+    y = floor_div(t, DAYS_PER_YEAR)
     return y if y < n_years else n_years - 1
 
 
-@jit
-def _ramp(F, t):
-    ramp = F[FR_RAMP]
-    m = int(t // DAYS_PER_MONTH)
+@kernel
+def _ramp(ramp, t):
+    m = floor_div(t, DAYS_PER_MONTH)
     if m > ramp.shape[0] - 1:
         m = ramp.shape[0] - 1
     return ramp[m]
 
 
-@jit
-def _mix1(F, layers, t, c):
-    base = layers[0, c]
-    return base + _ramp(F, t) * (layers[1, c] - base)
+@kernel
+def _mix(lay, c, col, ramp):
+    """A parameter in force now: today's value moved towards the arm's by the ramp."""
+    base = lay[c, col, 0]
+    return base + ramp * (lay[c, col, 1] - base)
 
 
-@jit
-def _mix2(F, layers, t, c, k):
-    base = layers[0, c, k]
-    return base + _ramp(F, t) * (layers[1, c, k] - base)
+# --- the event list ---------------------------------------------------------------------
+#
+# ev = (heap_t, heap_k, far_t, far_k, chunks, heads, evs). Events are ordered by (time,
+# kind << 56 | sequence number), the reference engine's (time, priority, sequence). Near
+# events wait in a binary heap (heap_t: time; heap_k: key, person, token, aux). Most events
+# are far ahead (everyone's next crisis and death), so they wait instead in buckets of
+# BUCKET_DAYS days, and a bucket moves into the heap when the heap's earliest event reaches
+# it. The heap stays small and in cache; the order is the same as one heap's, since every
+# event left in a bucket is later than every event in the heap. A bucket is a list of chunks
+# of CHUNK events (far_t, far_k; chunks holds each chunk's next chunk and fill), so filling
+# and emptying it reads and writes memory in order.
 
 
-@jit
-def _u(F, stream, person, key):
-    return uniform(F[1][I_SEED], stream, person, key)
-
-
-@jit
-def _touch(S, F, R, p):
-    sf, occ, waiting, last_t = S[3], S[6], S[8], S[9]
-    t = sf[NOW]
-    y = _year(F, last_t[p])
-    R[R_POOL_DAYS][y, p] += occ[p] * (t - last_t[p])
-    R[R_QUEUE_DAYS][y, p] += waiting[p] * (t - last_t[p])
-    last_t[p] = t
-
-
-@jit
-def _touch_delayed(S, F, R):
-    sf, si = S[3], S[2]
-    t = sf[NOW]
-    R[R_COUNTERS][_year(F, sf[DELAYED_LAST_T]), C_DELAYED_DAYS] += si[N_DELAYED] * (t - sf[DELAYED_LAST_T])
-    sf[DELAYED_LAST_T] = t
-
-
-@jit
-def _take(S, F, R, p):
-    _touch(S, F, R, p)
-    S[6][p] += 1
-    R[R_EPISODES][_year(F, S[3][NOW]), p] += 1
-
-
-@jit
-def _release(S, F, R, p):
-    _touch(S, F, R, p)
-    S[6][p] -= 1
-    S[10][p] = 1
-
-
-@jit
-def _count(S, F, R, col, amount):
-    R[R_COUNTERS][_year(F, S[3][NOW]), col] += amount
-
-
-@jit
-def _enqueue(S, F, R, p, i):
-    qi, qf, qhead, qtail = S[11], S[12], S[13], S[14]
-    cap = qi.shape[1]
-    if qtail[p] - qhead[p] >= cap:
-        S[2][STATUS] = QUEUE_FULL
+@kernel
+def _heap_insert(heap_t, heap_k, evs, when, key, person, tok, aux):
+    n = evs[HEAP_SIZE]
+    if n >= heap_t.shape[0] - 1:
+        evs[EV_STATUS] = HEAP_FULL
         return
-    _touch(S, F, R, p)
-    S[8][p] += 1
-    pi = S[0]
-    pi[i, QUEUED] = p
-    slot = qtail[p] % cap
-    qi[p, slot, 0] = i
-    qi[p, slot, 1] = pi[i, WAIT_TOK]
-    qf[p, slot] = S[3][NOW]
-    qtail[p] += 1
+    evs[HEAP_SIZE] = n + 1
+    while n > 0:
+        parent = (n - 1) >> 1
+        pt = heap_t[parent]
+        if when < pt or (when == pt and key < heap_k[parent, 0]):
+            heap_t[n] = pt
+            heap_k[n, 0] = heap_k[parent, 0]
+            heap_k[n, 1] = heap_k[parent, 1]
+            heap_k[n, 2] = heap_k[parent, 2]
+            heap_k[n, 3] = heap_k[parent, 3]
+            n = parent
+        else:
+            break
+    heap_t[n] = when
+    heap_k[n, 0] = key
+    heap_k[n, 1] = person
+    heap_k[n, 2] = tok
+    heap_k[n, 3] = aux
 
 
-@jit
-def _leave_queue(S, F, R, i):
-    pi = S[0]
-    p = pi[i, QUEUED]
+@kernel(inline=True)
+def _schedule(ev, horizon, now, when, kind, person, tok, aux):
+    """Add an event at *when*, scheduled at time *now* (reference: schedule).
+
+    SimPy stores an event's time as now + (when - now), which can differ from *when* in the
+    last bit; the event list keeps SimPy's time so that both engines see the same clock.
+    Events at or after the horizon never happen.
+    """
+    if not when < horizon:
+        return
+    when = now + (when - now)
+    if not when < horizon:
+        return
+    heap_t, heap_k, far_t, far_k, chunks, heads, evs = ev
+    key = (kind << 56) | evs[SEQ]
+    evs[SEQ] += 1
+    bucket = int(when) // BUCKET_DAYS
+    if bucket < evs[NEXT_BUCKET]:
+        _heap_insert(heap_t, heap_k, evs, when, key, person, tok, aux)
+        return
+    chunk = heads[bucket]
+    if chunk < 0 or chunks[chunk, FILL] == CHUNK:
+        fresh = evs[FREE]
+        if fresh < 0:
+            evs[EV_STATUS] = HEAP_FULL
+            return
+        evs[FREE] = chunks[fresh, NEXT]
+        chunks[fresh, NEXT] = chunk
+        chunks[fresh, FILL] = 0
+        heads[bucket] = fresh
+        chunk = fresh
+    j = chunks[chunk, FILL]
+    chunks[chunk, FILL] = j + 1
+    far_t[chunk, j] = when
+    far_k[chunk, j, 0] = key
+    far_k[chunk, j, 1] = person
+    far_k[chunk, j, 2] = tok
+    far_k[chunk, j, 3] = aux
+
+
+@kernel(inline=True)
+def _next_event(ev):
+    """Make heap index 0 the earliest event, moving buckets in; False when none is left."""
+    heap_t, heap_k, far_t, far_k, chunks, heads, evs = ev
+    while evs[NEXT_BUCKET] < heads.shape[0] and (
+            evs[HEAP_SIZE] == 0 or int(heap_t[0]) // BUCKET_DAYS >= evs[NEXT_BUCKET]):
+        b = evs[NEXT_BUCKET]
+        chunk = heads[b]
+        while chunk >= 0:
+            for j in range(chunks[chunk, FILL]):
+                _heap_insert(heap_t, heap_k, evs, far_t[chunk, j], far_k[chunk, j, 0],
+                             far_k[chunk, j, 1], far_k[chunk, j, 2], far_k[chunk, j, 3])
+            after = chunks[chunk, NEXT]
+            chunks[chunk, NEXT] = evs[FREE]
+            evs[FREE] = chunk
+            chunk = after
+        heads[b] = -1
+        evs[NEXT_BUCKET] = b + 1
+    return evs[HEAP_SIZE] > 0
+
+
+@kernel
+def _drop_first(ev):
+    """Remove the earliest event (read it from heap index 0 first)."""
+    heap_t, heap_k, evs = ev[0], ev[1], ev[6]
+    n = evs[HEAP_SIZE] - 1
+    evs[HEAP_SIZE] = n
+    if n == 0:
+        return
+    t = heap_t[n]
+    k0, k1, k2, k3 = heap_k[n, 0], heap_k[n, 1], heap_k[n, 2], heap_k[n, 3]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        # Which child is earlier, without a branch (the heap keeps one spare slot).
+        rt = heap_t[child + 1]
+        lt = heap_t[child]
+        right_first = (child + 1 < n) & ((rt < lt) | ((rt == lt)
+                                                      & (heap_k[child + 1, 0] < heap_k[child, 0])))
+        child += np.int64(right_first)
+        ct = heap_t[child]
+        if ct < t or (ct == t and heap_k[child, 0] < k0):
+            heap_t[i] = ct
+            heap_k[i, 0] = heap_k[child, 0]
+            heap_k[i, 1] = heap_k[child, 1]
+            heap_k[i, 2] = heap_k[child, 2]
+            heap_k[i, 3] = heap_k[child, 3]
+            i = child
+        else:
+            break
+    heap_t[i] = t
+    heap_k[i, 0] = k0
+    heap_k[i, 1] = k1
+    heap_k[i, 2] = k2
+    heap_k[i, 3] = k3
+
+
+@kernel(inline=True)
+def _prefetch_next(heap_k, evs, person, person_t, lay, coh):
+    """Start fetching what the next events will read, while this one is handled.
+
+    Most of an event's time would otherwise go in waiting for its person's row and its
+    cohort's parameters to arrive from memory. The next event is at the heap's root: its
+    person's row was fetched one event ago, so its cohort is known now. The one after it is
+    one of the root's two children: their persons' rows are fetched now.
+    """
+    n = evs[HEAP_SIZE]
+    if n > 0 and heap_k[0, 1] >= 0:
+        c = person[heap_k[0, 1], COHORT]
+        for col in range(0, lay.shape[1], 4):  # four columns of two layers: a cache line
+            prefetch(lay, c, col)
+        prefetch(coh, c, 0)
+        prefetch(coh, c, coh.shape[1] - 1)
+    for child in range(1, 3):
+        if n > child and heap_k[child, 1] >= 0:
+            who = heap_k[child, 1]
+            prefetch(person, who, 0)
+            prefetch(person, who, N_PERSON - 1)
+            prefetch(person_t, who, 0)
+
+
+# --- pools and queues ---------------------------------------------------------------------
+
+
+@kernel
+def _touch(pools, pool_f, pool_year, p, now, y):
+    """Add place-days and queue-days since the pool last changed (never across a year)."""
+    last = pools[p, LAST_YEAR]
+    dt = now - pool_f[p, LAST_T]
+    pool_year[last, PY_DAYS, p] += pools[p, OCC] * dt
+    pool_year[last, PY_QUEUE_DAYS, p] += pools[p, WAITING] * dt
+    pool_f[p, LAST_T] = now
+    pools[p, LAST_YEAR] = y
+
+
+@kernel
+def _take(pools, pool_f, pool_year, p, now, y):
+    _touch(pools, pool_f, pool_year, p, now, y)
+    pools[p, OCC] += 1
+    pool_year[y, PY_EPISODES, p] += 1
+
+
+@kernel
+def _release(pools, pool_f, pool_year, p, now, y):
+    _touch(pools, pool_f, pool_year, p, now, y)
+    pools[p, OCC] -= 1
+    pools[p, DIRTY] = 1
+
+
+@kernel
+def _touch_delayed(si, sf, counts, now, y):
+    counts[si[DELAYED_YEAR], C_DELAYED_DAYS] += si[N_DELAYED] * (now - sf[DELAYED_T])
+    sf[DELAYED_T] = now
+    si[DELAYED_YEAR] = y
+
+
+@kernel
+def _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, p, i, now, y):
+    size = queue.shape[1]
+    if pools[p, Q_TAIL] - pools[p, Q_HEAD] >= size:
+        si[STATUS] = QUEUE_FULL
+        return
+    _touch(pools, pool_f, pool_year, p, now, y)
+    pools[p, WAITING] += 1
+    person[i, QUEUED] = p
+    slot = pools[p, Q_TAIL] % size
+    queue[p, slot, 0] = i
+    queue[p, slot, 1] = person[i, WAIT_TOK]
+    queue_t[p, slot] = now
+    pools[p, Q_TAIL] += 1
+
+
+@kernel
+def _leave_queue(person, pools, pool_f, pool_year, i, now, y):
+    p = person[i, QUEUED]
     if p >= 0:
-        _touch(S, F, R, p)
-        S[8][p] -= 1
-        pi[i, QUEUED] = -1
-        pi[i, WAIT_TOK] += 1
+        _touch(pools, pool_f, pool_year, p, now, y)
+        pools[p, WAITING] -= 1
+        person[i, QUEUED] = -1
+        person[i, WAIT_TOK] += 1
 
 
-@jit
-def _set_row(S, i, col, value):
-    row = S[0][i, ROW]
-    if row >= 0 and S[15].shape[0] > 0:
-        S[15][row, col] = value
+@kernel
+def _set_row(log, rows, i, col, value):
+    """Write a column of the person's current episode-log row, if the log is kept."""
+    if rows.shape[0] > 0 and rows[i] >= 0:
+        log[rows[i], col] = value
 
 
 # --- the flow ------------------------------------------------------------------------------
 
 
-@jit
-def _schedule_crisis(S, F, i):
-    pi, pf, sf = S[0], S[1], S[3]
-    now = sf[NOW]
-    c = pi[i, COHORT]
-    pi[i, CRISIS_TOK] += 1
-    pi[i, SCHED_COUNT] += 1
-    target = -math.log(_u(F, CRISIS_TIME, i, _key(pi[i, GEN], pi[i, SCHED_COUNT], 0)))
-    found = _u(F, END_OF_LIFE, i, _key(pi[i, GEN], 0, 0)) < _mix1(F, F[FR_EOL_FOUND], now, c)
-    fs = F[0]
-    eol_mult = _mix1(F, F[FR_EOL_FOUND_MULT], now, c) if found else fs[H_EOL_MULT]
-    when = next_crisis(F[FR_G], F[FR_R], F[FR_GROWTH], F[FR_RAMP], fs[H_HORIZON],
-                       F[FR_AGE][c], F[FR_BASE][c], F[FR_EXTRA][c], now, target,
-                       pf[i, READMIT_UNTIL], _mix1(F, F[FR_READMIT_MULT], now, c),
-                       pf[i, DEATH_T] - fs[H_EOL_WINDOW], eol_mult, pf[i, DEATH_T])
-    _schedule(S, F, when, CRISIS, i, pi[i, CRISIS_TOK], 0)
+@kernel(inline=True)
+def _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                     ev, i, now, ramp):
+    """Find and schedule the next crisis of a person who is at home now."""
+    c = person[i, COHORT]
+    gen = person[i, GEN]
+    person[i, CRISIS_TOK] += 1
+    person[i, SCHED_COUNT] += 1
+    seed = il[I_SEED]
+    target = -math.log(uniform(seed, CRISIS_TIME, i, _key(gen, person[i, SCHED_COUNT], 0)))
+    found = uniform(seed, END_OF_LIFE, i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
+    eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp) if found else fl[H_EOL_MULT]
+    death = person_t[i, DEATH_T]
+    horizon = fl[H_HORIZON]
+    g, r, growth, ramp_table = hz
+    when = next_crisis(g, r, growth, ramp_table, horizon, coh[c, K_AGE],
+                       lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], now, target,
+                       person_t[i, LAST_DISCHARGE] + fl[H_READMIT_WINDOW],
+                       _mix(lay, c, L_READMIT_MULT, ramp),
+                       death - fl[H_EOL_WINDOW], eol_mult, death)
+    _schedule(ev, horizon, now, when, CRISIS, i, person[i, CRISIS_TOK], 0)
 
 
-@jit
-def _start_life(S, F, i):
-    pi, pf, sf = S[0], S[1], S[3]
-    c = pi[i, COHORT]
-    rate = F[FR_MORTALITY][c]
+@kernel(inline=True)
+def _start_life(person, person_t, lay, coh, fl, il, hz,
+                ev, i, now, ramp):
+    """A new occupant of slot i: draw their death and their first crisis."""
+    c = person[i, COHORT]
+    rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
-    pf[i, DEATH_T] = sf[NOW] - mean_life * math.log(_u(F, DEATH, i, _key(pi[i, GEN], 0, 0)))
-    pi[i, DEATH_TOK] += 1
-    _schedule(S, F, pf[i, DEATH_T], DEATH_EVENT, i, pi[i, DEATH_TOK], 0)
-    _schedule_crisis(S, F, i)
+    u = uniform(il[I_SEED], DEATH, i, _key(person[i, GEN], 0, 0))
+    person_t[i, DEATH_T] = now - mean_life * math.log(u)
+    person[i, DEATH_TOK] += 1
+    _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
+              person[i, DEATH_TOK], 0)
+    _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                     ev, i, now, ramp)
 
 
-@jit
-def _leave_home(S, F, R, i):
-    pi = S[0]
-    _leave_queue(S, F, R, i)
-    if pi[i, HELD] == POOL_REABLEMENT:
-        _release(S, F, R, POOL_REABLEMENT)
-        pi[i, HELD] = -1
-        pi[i, HOLD_TOK] += 1
+@kernel
+def _leave_home(person, pools, pool_f, pool_year, i, now, y):
+    """Leaving home for a service or hospital ends reablement and any wait from it."""
+    _leave_queue(person, pools, pool_f, pool_year, i, now, y)
+    if person[i, HELD] == POOL_REABLEMENT:
+        _release(pools, pool_f, pool_year, POOL_REABLEMENT, now, y)
+        person[i, HELD] = -1
+        person[i, HOLD_TOK] += 1
 
 
-@jit
-def _start_bed(S, F, R, i, pool):
-    pi, pf, sf = S[0], S[1], S[3]
-    fs = F[0]
-    t = sf[NOW]
-    c = pi[i, COHORT]
-    _take(S, F, R, pool)
+@kernel
+def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, lay, fl, il,
+               ev, i, pool, now, y, ramp):
+    c = person[i, COHORT]
+    _take(pools, pool_f, pool_year, pool, now, y)
     if pool == POOL_ESCALATION:
-        _count(S, F, R, C_ESCALATION, 1.0)
-    pi[i, LOCATION] = IN_BED
-    pi[i, STAY_POOL] = pool
-    pf[i, BED_START] = t
-    k = pi[i, EPISODE_K]
-    gen = pi[i, GEN]
-    mean = _mix2(F, F[FR_LOS_MEAN], t, c, pi[i, KIND])
-    u_time = _u(F, LENGTH_OF_STAY, i, _key(gen, k, 0))
-    if F[1][I_LOS_MIXED] == 1:
-        u_branch = _u(F, LENGTH_OF_STAY, i, _key(gen, k, 1))
-        short = fs[H_SHORT_RATIO] * mean
-        long = (mean - fs[H_SHORT_SHARE] * short) / (1.0 - fs[H_SHORT_SHARE])
-        stay = -(short if u_branch < fs[H_SHORT_SHARE] else long) * math.log(u_time)
+        counts[y, C_ESCALATION] += 1.0
+    person[i, LOCATION] = IN_BED
+    person[i, STAY_POOL] = pool
+    person_t[i, BED_START] = now
+    k = person[i, EPISODE_K]
+    gen = person[i, GEN]
+    seed = il[I_SEED]
+    mean = _mix(lay, c, N_HOT + T_LOS * il[I_N_TYPES] + person[i, KIND], ramp)
+    u_time = uniform(seed, LENGTH_OF_STAY, i, _key(gen, k, 0))
+    if il[I_LOS_MIXED] == 1:
+        u_branch = uniform(seed, LENGTH_OF_STAY, i, _key(gen, k, 1))
+        short = fl[H_SHORT_RATIO] * mean
+        long = (mean - fl[H_SHORT_SHARE] * short) / (1.0 - fl[H_SHORT_SHARE])
+        stay = -(short if u_branch < fl[H_SHORT_SHARE] else long) * math.log(u_time)
     else:
-        stay = lognormal_from_mean(u_time, mean, fs[H_SIGMA])
-    pf[i, MFIT] = t + stay
-    if t >= pf[i, DEATH_T] - fs[H_EOL_WINDOW]:
-        found = _u(F, END_OF_LIFE, i, _key(gen, 0, 0)) < _mix1(F, F[FR_EOL_FOUND], t, c)
+        stay = lognormal_from_mean(u_time, mean, fl[H_SIGMA])
+    mfit = now + stay
+    person_t[i, MFIT] = mfit
+    death = person_t[i, DEATH_T]
+    if now >= death - fl[H_EOL_WINDOW]:
+        found = uniform(seed, END_OF_LIFE, i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
         if found:
-            p_death = _mix1(F, F[FR_TERMINAL_FOUND], t, c)
+            p_death = _mix(lay, c, il[I_COLD] + L_TERMINAL_FOUND, ramp)
         else:
-            p_death = _mix1(F, F[FR_TERMINAL], t, c)
+            p_death = _mix(lay, c, il[I_COLD] + L_TERMINAL, ramp)
     else:
-        p_death = _mix1(F, F[FR_HOSP_DEATH], t, c)
-    _set_row(S, i, 7, pool)
-    _set_row(S, i, 8, t)
-    _set_row(S, i, 9, pf[i, MFIT])
-    if _u(F, IN_HOSPITAL_DEATH, i, _key(gen, k, 0)) < p_death and pf[i, MFIT] < pf[i, DEATH_T]:
-        pf[i, DEATH_T] = pf[i, MFIT]
-        pi[i, DEATH_TOK] += 1
-        _schedule(S, F, pf[i, MFIT], DEATH_EVENT, i, pi[i, DEATH_TOK], 0)
-    _schedule(S, F, pf[i, MFIT], STAY_END, i, pi[i, STAY_TOK], pool)
+        p_death = _mix(lay, c, il[I_COLD] + L_HOSP_DEATH, ramp)
+    _set_row(log, rows, i, 7, pool)
+    _set_row(log, rows, i, 8, now)
+    _set_row(log, rows, i, 9, mfit)
+    horizon = fl[H_HORIZON]
+    if uniform(seed, IN_HOSPITAL_DEATH, i, _key(gen, k, 0)) < p_death and mfit < death:
+        person_t[i, DEATH_T] = mfit
+        person[i, DEATH_TOK] += 1
+        _schedule(ev, horizon, now, mfit, DEATH_EVENT, i, person[i, DEATH_TOK], 0)
+    _schedule(ev, horizon, now, mfit, STAY_END, i, person[i, STAY_TOK], pool)
 
 
-@jit
-def _admit(S, F, R, i, c, kind):
-    pf, sf = S[1], S[3]
-    fs = F[0]
-    t = sf[NOW]
-    y = _year(F, t)
-    _leave_home(S, F, R, i)
-    _count(S, F, R, C_ADMISSIONS, 1.0)
-    R[R_BY_AGE][y, F[FR_AGE][c]] += 1
-    R[R_BY_CLUSTER][y, F[FR_CLUSTER][c]] += 1
-    R[R_BY_FORUM][y, F[FR_FORUM][c]] += 1
-    if t - pf[i, LAST_DISCHARGE] <= fs[H_READMIT_WINDOW]:
-        _count(S, F, R, C_READMIT, 1.0)
-    if t >= pf[i, DEATH_T] - fs[H_EOL_WINDOW]:
-        _count(S, F, R, C_EOL_ADM, 1.0)
-    _set_row(S, i, 5, 2)
-    occ, cap = S[6], S[7]
-    if occ[POOL_ACUTE] < cap[POOL_ACUTE]:
-        _start_bed(S, F, R, i, POOL_ACUTE)
-    elif F[1][I_ESCALATE] == 1 and occ[POOL_ESCALATION] < cap[POOL_ESCALATION]:
-        _start_bed(S, F, R, i, POOL_ESCALATION)
+@kernel(inline=True)
+def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
+           lay, coh, fl, il, ev, si, i, c, now, y, ramp):
+    _leave_home(person, pools, pool_f, pool_year, i, now, y)
+    counts[y, C_ADMISSIONS] += 1.0
+    places[y, coh[c, K_PLACE_AGE]] += 1
+    places[y, coh[c, K_PLACE_CLUSTER]] += 1
+    places[y, coh[c, K_PLACE_FORUM]] += 1
+    if now - person_t[i, LAST_DISCHARGE] <= fl[H_READMIT_WINDOW]:
+        counts[y, C_READMIT] += 1.0
+    if now >= person_t[i, DEATH_T] - fl[H_EOL_WINDOW]:
+        counts[y, C_EOL_ADM] += 1.0
+    _set_row(log, rows, i, 5, 2)
+    if pools[POOL_ACUTE, OCC] < pools[POOL_ACUTE, CAP]:
+        _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, lay, fl, il,
+                   ev, i, POOL_ACUTE, now, y, ramp)
+    elif il[I_ESCALATE] == 1 and pools[POOL_ESCALATION, OCC] < pools[POOL_ESCALATION, CAP]:
+        _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, lay, fl, il,
+                   ev, i, POOL_ESCALATION, now, y, ramp)
     else:
-        S[0][i, LOCATION] = TROLLEY
-        _count(S, F, R, C_TROLLEY, 1.0)
-        _enqueue(S, F, R, POOL_ACUTE, i)
+        person[i, LOCATION] = TROLLEY
+        counts[y, C_TROLLEY] += 1.0
+        _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, POOL_ACUTE, i, now, y)
 
 
-@jit
-def _on_crisis(S, F, R, i):
-    pi, sf = S[0], S[3]
-    t = sf[NOW]
-    c = pi[i, COHORT]
-    pi[i, CRISIS_COUNT] += 1
-    k = pi[i, CRISIS_COUNT]
-    pi[i, EPISODE_K] = k
-    key = _key(pi[i, GEN], k, 0)
-    ramp = _ramp(F, t)
-    rates = F[FR_RATE]
-    n_types = rates.shape[2]
+@kernel(inline=True)
+def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log,
+               rows,
+               lay, coh, fl, il, hz, ev, si, weights,
+               i, now, y, ramp):
+    c = person[i, COHORT]
+    person[i, CRISIS_COUNT] += 1
+    k = person[i, CRISIS_COUNT]
+    person[i, EPISODE_K] = k
+    key = _key(person[i, GEN], k, 0)
+    seed = il[I_SEED]
+    n_types = il[I_N_TYPES]
+    for j in range(n_types):
+        col = N_HOT + j
+        weights[j] = lay[c, col, 0] + ramp * (lay[c, col, 1] - lay[c, col, 0])
     total = 0.0
     for j in range(n_types):
-        total += rates[0, c, j] + ramp * (rates[1, c, j] - rates[0, c, j])
-    u = _u(F, CRISIS_TYPE, i, key) * total
+        total += weights[j]
+    u = uniform(seed, CRISIS_TYPE, i, key) * total
     kind = n_types - 1
     acc = 0.0
     for j in range(n_types):
-        acc += rates[0, c, j] + ramp * (rates[1, c, j] - rates[0, c, j])
+        acc += weights[j]
         if u < acc:
             kind = j
             break
-    pi[i, KIND] = kind
-    _count(S, F, R, C_CRISES, 1.0)
-    log = S[15]
+    person[i, KIND] = kind
+    counts[y, C_CRISES] += 1.0
     if log.shape[0] > 0:
-        row = S[2][N_ROWS]
+        row = si[N_ROWS]
         if row >= log.shape[0]:
-            S[2][STATUS] = LOG_FULL
+            si[STATUS] = LOG_FULL
             return
-        S[2][N_ROWS] += 1
-        pi[i, ROW] = row
+        si[N_ROWS] += 1
+        rows[i] = row
         log[row, 0] = i
-        log[row, 1] = pi[i, GEN]
+        log[row, 1] = person[i, GEN]
         log[row, 2] = k
-        log[row, 3] = t
+        log[row, 3] = now
         log[row, 4] = kind
         log[row, 5] = 0
         log[row, 6] = -1
@@ -416,477 +567,635 @@ def _on_crisis(S, F, R, i):
         log[row, 11] = math.nan
         log[row, 12] = 0
 
-    service = F[FR_DIVERT_POOL][c, kind]
-    occ, cap = S[6], S[7]
-    if service >= 0 and _u(F, DIVERSION_STREAM, i, key) < _mix2(F, F[FR_DIVERT_PROB], t, c, kind):
-        if occ[service] < cap[service]:
-            _leave_home(S, F, R, i)
-            _take(S, F, R, service)
-            pi[i, LOCATION] = IN_SERVICE_LOC
-            pi[i, STAY_POOL] = service
-            _count(S, F, R, C_DIVERTED, 1.0)
-            R[R_DIVERTED][_year(F, t), service] += 1
-            _set_row(S, i, 5, 1)
-            _set_row(S, i, 6, service)
-            stay = -F[FR_POOL_MEAN][service] * math.log(_u(F, DOWNSTREAM_DURATION, i, key))
-            _schedule(S, F, t + stay, STAY_END, i, pi[i, STAY_TOK], service)
+    service = coh[c, N_COH + kind]
+    if service >= 0 and (uniform(seed, DIVERSION_STREAM, i, key)
+                         < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp)):
+        if pools[service, OCC] < pools[service, CAP]:
+            _leave_home(person, pools, pool_f, pool_year, i, now, y)
+            _take(pools, pool_f, pool_year, service, now, y)
+            person[i, LOCATION] = IN_SERVICE_LOC
+            person[i, STAY_POOL] = service
+            counts[y, C_DIVERTED] += 1.0
+            pool_year[y, PY_DIVERTED, service] += 1
+            _set_row(log, rows, i, 5, 1)
+            _set_row(log, rows, i, 6, service)
+            u = uniform(seed, DOWNSTREAM_DURATION, i, key)
+            stay = -pool_f[service, MEAN_DAYS] * math.log(u)
+            _schedule(ev, fl[H_HORIZON], now, now + stay, STAY_END, i,
+                      person[i, STAY_TOK], service)
             return
-    _count(S, F, R, C_ED, 1.0)
-    if _u(F, ADMISSION, i, key) >= _mix2(F, F[FR_ADMIT], t, c, kind):
-        _schedule_crisis(S, F, i)
+    counts[y, C_ED] += 1.0
+    if uniform(seed, ADMISSION, i, key) >= _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp):
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                         ev, i, now, ramp)
         return
-    _admit(S, F, R, i, c, kind)
+    _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
+           lay, coh, fl, il, ev, si, i, c, now, y, ramp)
 
 
-@jit
-def _leave_bed(S, F, R, i, died):
-    pi, pf, sf, si = S[0], S[1], S[3], S[2]
-    t = sf[NOW]
-    if pi[i, LOCATION] == DELAYED:
-        _touch_delayed(S, F, R)
+@kernel
+def _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl, si, sf,
+               i, died, now, y):
+    """End an acute spell: free the bed and count the stay."""
+    if person[i, LOCATION] == DELAYED:
+        _touch_delayed(si, sf, counts, now, y)
         si[N_DELAYED] -= 1
-        if t > pf[i, MFIT]:
-            _count(S, F, R, C_DELAYED_SPELLS, 1.0)
-    _release(S, F, R, pi[i, STAY_POOL])
-    pi[i, STAY_POOL] = -1
-    los = t - pf[i, BED_START]
-    _count(S, F, R, C_SPELLS, 1.0)
-    _count(S, F, R, C_LOS, los)
-    clinical = min(los, pf[i, MFIT] - pf[i, BED_START])
-    _count(S, F, R, C_EXCESS, max(0.0, clinical - F[0][H_TRIM]))
+        if now > person_t[i, MFIT]:
+            counts[y, C_DELAYED_SPELLS] += 1.0
+    _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
+    person[i, STAY_POOL] = -1
+    los = now - person_t[i, BED_START]
+    counts[y, C_SPELLS] += 1.0
+    counts[y, C_LOS] += los
+    # Days beyond the trim point, counting only the clinical stay: delayed days are costed
+    # separately, as delayed days.
+    clinical = min(los, person_t[i, MFIT] - person_t[i, BED_START])
+    counts[y, C_EXCESS] += max(0.0, clinical - fl[H_TRIM])
     b = int(los / LOS_BIN_DAYS)
-    R[R_LOS_HIST][_year(F, t), b if b < LOS_BINS - 1 else LOS_BINS - 1] += 1
-    _set_row(S, i, 11, t)
-    _set_row(S, i, 12, 1.0 if died else 0.0)
+    los_hist[y, b if b < LOS_BINS - 1 else LOS_BINS - 1] += 1
+    _set_row(log, rows, i, 11, now)
+    _set_row(log, rows, i, 12, 1.0 if died else 0.0)
     if not died:
-        _count(S, F, R, C_DISCHARGES, 1.0)
-        pf[i, LAST_DISCHARGE] = t
-        pf[i, READMIT_UNTIL] = t + F[0][H_READMIT_WINDOW]
+        counts[y, C_DISCHARGES] += 1.0
+        person_t[i, LAST_DISCHARGE] = now
 
 
-@jit
-def _medically_fit(S, F, R, i):
-    pi, sf = S[0], S[3]
-    t = sf[NOW]
-    c = pi[i, COHORT]
-    key = _key(pi[i, GEN], pi[i, EPISODE_K], 0)
-    u = _u(F, PATHWAY, i, key)
+@kernel(inline=True)
+def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
+                   lay, coh, fl, il, hz, ev, si, sf,
+                   i, now, y, ramp):
+    c = person[i, COHORT]
+    key = _key(person[i, GEN], person[i, EPISODE_K], 0)
+    seed = il[I_SEED]
+    u = uniform(seed, PATHWAY, i, key)
     pathway = 3
     acc = 0.0
     for p in range(4):
-        acc += _mix2(F, F[FR_PATHWAY], t, c, p)
+        acc += _mix(lay, c, il[I_COLD] + L_PATHWAY + p, ramp)
         if u < acc:
             pathway = p
             break
-    R[R_PATHWAYS][_year(F, t), pathway] += 1
-    _set_row(S, i, 10, pathway)
+    counts[y, C_PATHWAY + pathway] += 1
+    _set_row(log, rows, i, 10, pathway)
     if pathway == 0:
-        _leave_bed(S, F, R, i, False)
-        pi[i, LOCATION] = HOME
-        _schedule_crisis(S, F, i)
+        _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
+                   si, sf, i, False, now, y)
+        person[i, LOCATION] = HOME
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                         ev, i, now, ramp)
         return
-    _touch_delayed(S, F, R)
-    S[2][N_DELAYED] += 1
-    pi[i, LOCATION] = DELAYED
-    delay = -_mix2(F, F[FR_ASSESS], t, c, pathway) * math.log(_u(F, ASSESSMENT, i, key))
-    _schedule(S, F, t + delay, ASSESSED, i, pi[i, STAY_TOK], pathway)
+    _touch_delayed(si, sf, counts, now, y)
+    si[N_DELAYED] += 1
+    person[i, LOCATION] = DELAYED
+    u = uniform(seed, ASSESSMENT, i, key)
+    delay = -_mix(lay, c, il[I_COLD] + L_ASSESS + pathway, ramp) * math.log(u)
+    _schedule(ev, fl[H_HORIZON], now, now + delay, ASSESSED, i, person[i, STAY_TOK],
+              pathway)
 
 
-@jit
-def _start_hold(S, F, R, i, pool, k):
-    pi, sf = S[0], S[3]
-    t = sf[NOW]
-    if pi[i, HELD] >= 0:
-        _release(S, F, R, pi[i, HELD])
-    _take(S, F, R, pool)
-    pi[i, HELD] = pool
-    pi[i, HOLD_K] = k
-    pi[i, HOLD_TOK] += 1
+@kernel
+def _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev,
+                i, pool, k, now, y):
+    """Start a place held while at home: reablement or a home-care package."""
+    if person[i, HELD] >= 0:
+        _release(pools, pool_f, pool_year, person[i, HELD], now, y)
+    _take(pools, pool_f, pool_year, pool, now, y)
+    person[i, HELD] = pool
+    person[i, HOLD_K] = k
+    person[i, HOLD_TOK] += 1
     sub = 2 if pool == POOL_REABLEMENT else 3
-    stay = -F[FR_POOL_MEAN][pool] * math.log(_u(F, DOWNSTREAM_DURATION, i, _key(pi[i, GEN], k, sub)))
-    if stay > F[FR_POOL_MAX][pool]:
-        stay = F[FR_POOL_MAX][pool]
-    _schedule(S, F, t + stay, STAY_END, i, pi[i, HOLD_TOK], pool)
+    u = uniform(il[I_SEED], DOWNSTREAM_DURATION, i, _key(person[i, GEN], k, sub))
+    stay = -pool_f[pool, MEAN_DAYS] * math.log(u)
+    if stay > pool_f[pool, MAX_DAYS]:
+        stay = pool_f[pool, MAX_DAYS]
+    horizon = fl[H_HORIZON]
+    _schedule(ev, horizon, now, now + stay, STAY_END, i, person[i, HOLD_TOK], pool)
     if pool == POOL_REABLEMENT:
-        _count(S, F, R, C_REABLE, 1.0)
-        _schedule(S, F, t + CHECK_DAYS, CHECK91, i, pi[i, GEN], 0)
+        counts[y, C_REABLE] += 1.0
+        _schedule(ev, horizon, now, now + CHECK_DAYS, CHECK91, i, person[i, GEN], 0)
 
 
-@jit
-def _move_to_care_home(S, F, R, i, k):
-    pi, pf, sf = S[0], S[1], S[3]
-    t = sf[NOW]
-    if pi[i, HELD] >= 0:
-        _release(S, F, R, pi[i, HELD])
-    _take(S, F, R, POOL_CARE_HOME)
-    pi[i, HELD] = POOL_CARE_HOME
-    pi[i, HOLD_TOK] += 1
-    c = pi[i, COHORT]
-    _count(S, F, R, C_CH, 1.0)
-    if F[FR_AGE65][F[FR_AGE][c]] == 1:
-        _count(S, F, R, C_CH65, 1.0)
-    c = F[FR_TO_CARE_HOME][c]
-    pi[i, COHORT] = c
-    rate = F[FR_MORTALITY][c]
+@kernel
+def _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, coh, fl, il,
+                       ev, i, k, now, y):
+    """A permanent care-home move: a place held until death, and a new cohort."""
+    if person[i, HELD] >= 0:
+        _release(pools, pool_f, pool_year, person[i, HELD], now, y)
+    _take(pools, pool_f, pool_year, POOL_CARE_HOME, now, y)
+    person[i, HELD] = POOL_CARE_HOME
+    person[i, HOLD_TOK] += 1
+    c = person[i, COHORT]
+    counts[y, C_CH] += 1.0
+    if coh[c, K_AGE65] == 1:
+        counts[y, C_CH65] += 1.0
+    c = coh[c, K_TO_CARE_HOME]
+    person[i, COHORT] = c
+    rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
-    pf[i, DEATH_T] = t - mean_life * math.log(_u(F, DEATH, i, _key(pi[i, GEN], k, 1)))
-    pi[i, DEATH_TOK] += 1
-    _schedule(S, F, pf[i, DEATH_T], DEATH_EVENT, i, pi[i, DEATH_TOK], 0)
+    u = uniform(il[I_SEED], DEATH, i, _key(person[i, GEN], k, 1))
+    person_t[i, DEATH_T] = now - mean_life * math.log(u)
+    person[i, DEATH_TOK] += 1
+    _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
+              person[i, DEATH_TOK], 0)
 
 
-@jit
-def _move_on(S, F, R, i, target):
-    pi, sf = S[0], S[3]
-    t = sf[NOW]
-    where = pi[i, LOCATION]
+@kernel
+def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
+             lay, coh, fl, il, hz, ev, si, sf,
+             i, target, now, y, ramp):
+    """Take a free place in *target*, leaving the bed, step-down bed or reablement held."""
+    where = person[i, LOCATION]
     if where == DELAYED:
-        _leave_bed(S, F, R, i, False)
-        k = pi[i, EPISODE_K]
+        _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
+                   si, sf, i, False, now, y)
+        k = person[i, EPISODE_K]
     elif where == IN_SERVICE_LOC:
-        _release(S, F, R, pi[i, STAY_POOL])
-        pi[i, STAY_POOL] = -1
-        k = pi[i, EPISODE_K]
-    else:
-        k = pi[i, HOLD_K]
+        _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
+        person[i, STAY_POOL] = -1
+        k = person[i, EPISODE_K]
+    else:  # at home, in reablement
+        k = person[i, HOLD_K]
     if target == POOL_CARE_HOME:
-        _move_to_care_home(S, F, R, i, k)
-        pi[i, LOCATION] = HOME
-        _schedule_crisis(S, F, i)
+        _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, coh, fl, il,
+                           ev, i, k, now, y)
+        person[i, LOCATION] = HOME
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                         ev, i, now, ramp)
         return
-    if F[FR_POOL_KIND][target] == AT_HOME:
-        _start_hold(S, F, R, i, target, k)
+    if pools[target, KIND_OF_POOL] == AT_HOME:
+        _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev,
+                    i, target, k, now, y)
         if where != HOME:
-            pi[i, LOCATION] = HOME
-            _schedule_crisis(S, F, i)
+            person[i, LOCATION] = HOME
+            _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                             ev, i, now, ramp)
         return
-    _take(S, F, R, target)
-    pi[i, LOCATION] = IN_SERVICE_LOC
-    pi[i, STAY_POOL] = target
-    stay = -F[FR_POOL_MEAN][target] * math.log(_u(F, DOWNSTREAM_DURATION, i, _key(pi[i, GEN], k, 1)))
-    _schedule(S, F, t + stay, STAY_END, i, pi[i, STAY_TOK], target)
+    # A step-down bed.
+    _take(pools, pool_f, pool_year, target, now, y)
+    person[i, LOCATION] = IN_SERVICE_LOC
+    person[i, STAY_POOL] = target
+    u = uniform(il[I_SEED], DOWNSTREAM_DURATION, i, _key(person[i, GEN], k, 1))
+    stay = -pool_f[target, MEAN_DAYS] * math.log(u)
+    _schedule(ev, fl[H_HORIZON], now, now + stay, STAY_END, i, person[i, STAY_TOK],
+              target)
 
 
-@jit
-def _end_step_down(S, F, R, i, pool):
-    pi, sf = S[0], S[3]
-    c = pi[i, COHORT]
-    key = _key(pi[i, GEN], pi[i, EPISODE_K], 0)
-    if _u(F, DOWNSTREAM_OUTCOME, i, key) < _mix1(F, F[FR_STEP_DOWN_CH], sf[NOW], c):
-        if S[6][POOL_CARE_HOME] < S[7][POOL_CARE_HOME]:
-            _move_on(S, F, R, i, POOL_CARE_HOME)
+@kernel(inline=True)
+def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
+                   log, rows, lay, coh, fl, il, hz, ev, si, sf,
+                   i, pool, now, y, ramp):
+    c = person[i, COHORT]
+    key = _key(person[i, GEN], person[i, EPISODE_K], 0)
+    u = uniform(il[I_SEED], DOWNSTREAM_OUTCOME, i, key)
+    if u < _mix(lay, c, il[I_COLD] + L_STEP_DOWN_CH, ramp):
+        if pools[POOL_CARE_HOME, OCC] < pools[POOL_CARE_HOME, CAP]:
+            _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
+                     lay, coh, fl, il, hz, ev, si, sf,
+                     i, POOL_CARE_HOME, now, y, ramp)
         else:
-            _enqueue(S, F, R, POOL_CARE_HOME, i)
+            _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, POOL_CARE_HOME, i,
+                     now, y)
         return
-    _release(S, F, R, pool)
-    pi[i, STAY_POOL] = -1
-    pi[i, LOCATION] = HOME
-    _schedule_crisis(S, F, i)
+    _release(pools, pool_f, pool_year, pool, now, y)
+    person[i, STAY_POOL] = -1
+    person[i, LOCATION] = HOME
+    _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                     ev, i, now, ramp)
 
 
-@jit
-def _end_hold(S, F, R, i, pool):
-    pi, sf = S[0], S[3]
-    c = pi[i, COHORT]
-    if pool != POOL_REABLEMENT or pi[i, LOCATION] != HOME:
-        _release(S, F, R, pool)
-        pi[i, HELD] = -1
-        pi[i, HOLD_TOK] += 1
+@kernel(inline=True)
+def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
+              log, rows, lay, coh, fl, il, hz, ev, si, sf,
+              i, pool, now, y, ramp):
+    c = person[i, COHORT]
+    if pool != POOL_REABLEMENT or person[i, LOCATION] != HOME:
+        _release(pools, pool_f, pool_year, pool, now, y)
+        person[i, HELD] = -1
+        person[i, HOLD_TOK] += 1
         return
-    u = _u(F, DOWNSTREAM_OUTCOME, i, _key(pi[i, GEN], pi[i, HOLD_K], 1))
+    u = uniform(il[I_SEED], DOWNSTREAM_OUTCOME, i, _key(person[i, GEN], person[i, HOLD_K], 1))
     outcome = 2
     acc = 0.0
     for o in range(3):
-        acc += _mix2(F, F[FR_REABLE_OUT], sf[NOW], c, o)
+        acc += _mix(lay, c, il[I_COLD] + L_REABLE + o, ramp)
         if u < acc:
             outcome = o
             break
     if outcome == 0:
-        _release(S, F, R, pool)
-        pi[i, HELD] = -1
-        pi[i, HOLD_TOK] += 1
+        _release(pools, pool_f, pool_year, pool, now, y)
+        person[i, HELD] = -1
+        person[i, HOLD_TOK] += 1
         return
     target = POOL_HOME_CARE if outcome == 1 else POOL_CARE_HOME
-    if S[6][target] < S[7][target]:
-        _move_on(S, F, R, i, target)
+    if pools[target, OCC] < pools[target, CAP]:
+        _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
+                 lay, coh, fl, il, hz, ev, si, sf,
+                 i, target, now, y, ramp)
     else:
-        pi[i, HOLD_TOK] += 1
-        _enqueue(S, F, R, target, i)
+        person[i, HOLD_TOK] += 1  # reablement now runs on until the place is found
+        _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, target, i, now, y)
 
 
-@jit
-def _on_death(S, F, R, i):
-    pi, pf = S[0], S[1]
-    where = pi[i, LOCATION]
-    _count(S, F, R, C_DEATHS, 1.0)
-    _leave_queue(S, F, R, i)
+@kernel(inline=True)
+def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, cohort0,
+              lay, coh, fl, il, hz, ev, si, sf,
+              i, now, y, ramp):
+    where = person[i, LOCATION]
+    counts[y, C_DEATHS] += 1.0
+    _leave_queue(person, pools, pool_f, pool_year, i, now, y)
     if where == TROLLEY or where == IN_BED or where == DELAYED:
-        _count(S, F, R, C_DEATHS_HOSP, 1.0)
+        counts[y, C_DEATHS_HOSP] += 1.0
     if where == IN_BED or where == DELAYED:
-        _leave_bed(S, F, R, i, True)
+        _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
+                   si, sf, i, True, now, y)
     elif where == IN_SERVICE_LOC:
-        _release(S, F, R, pi[i, STAY_POOL])
-        pi[i, STAY_POOL] = -1
-    if pi[i, HELD] >= 0:
-        _release(S, F, R, pi[i, HELD])
-        pi[i, HELD] = -1
-    pi[i, STAY_TOK] += 1
-    pi[i, HOLD_TOK] += 1
-    pi[i, CRISIS_TOK] += 1
-    pi[i, GEN] += 1
-    pi[i, COHORT] = pi[i, COHORT0]
-    pi[i, CRISIS_COUNT] = 0
-    pi[i, SCHED_COUNT] = 0
-    pf[i, READMIT_UNTIL] = -math.inf
-    pf[i, LAST_DISCHARGE] = -math.inf
-    pi[i, LOCATION] = HOME
-    _start_life(S, F, i)
+        _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
+        person[i, STAY_POOL] = -1
+    if person[i, HELD] >= 0:
+        _release(pools, pool_f, pool_year, person[i, HELD], now, y)
+        person[i, HELD] = -1
+    person[i, STAY_TOK] += 1
+    person[i, HOLD_TOK] += 1
+    person[i, CRISIS_TOK] += 1
+    # The slot's next occupant.
+    person[i, GEN] += 1
+    person[i, COHORT] = cohort0[i]
+    person[i, CRISIS_COUNT] = 0
+    person[i, SCHED_COUNT] = 0
+    person_t[i, LAST_DISCHARGE] = -math.inf
+    person[i, LOCATION] = HOME
+    _start_life(person, person_t, lay, coh, fl, il, hz,
+                ev, i, now, ramp)
 
 
-@jit
-def _grant_all(S, F, R, p):
+@kernel
+def _grant_all(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist, log,
+               rows,
+               lay, coh, fl, il, hz, ev, si, sf,
+               p, now, y, ramp):
+    """Give free places of pool p to its queue heads; True if anyone moved."""
     source = POOL_ACUTE if p == POOL_ESCALATION else p
-    if p == POOL_ESCALATION and F[1][I_ESCALATE] == 0:
+    if p == POOL_ESCALATION and il[I_ESCALATE] == 0:
         return False
-    pi, qi, qf, qhead, qtail = S[0], S[11], S[12], S[13], S[14]
-    occ, cap = S[6], S[7]
-    cap_q = qi.shape[1]
+    size = queue.shape[1]
     granted = False
-    while qtail[source] > qhead[source] and occ[p] < cap[p]:
-        slot = qhead[source] % cap_q
-        qhead[source] += 1
-        i = qi[source, slot, 0]
-        if qi[source, slot, 1] != pi[i, WAIT_TOK]:
+    while pools[source, Q_TAIL] > pools[source, Q_HEAD] and pools[p, OCC] < pools[p, CAP]:
+        slot = pools[source, Q_HEAD] % size
+        pools[source, Q_HEAD] += 1
+        i = queue[source, slot, 0]
+        if queue[source, slot, 1] != person[i, WAIT_TOK]:
             continue
-        _touch(S, F, R, source)
-        S[8][source] -= 1
-        pi[i, QUEUED] = -1
+        _touch(pools, pool_f, pool_year, source, now, y)
+        pools[source, WAITING] -= 1
+        person[i, QUEUED] = -1
         granted = True
         if source == POOL_ACUTE:
-            _count(S, F, R, C_TROLLEY_DAYS, S[3][NOW] - qf[source, slot])
-            _start_bed(S, F, R, i, p)
+            counts[y, C_TROLLEY_DAYS] += now - queue_t[source, slot]
+            _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, lay, fl, il,
+                       ev, i, p, now, y, ramp)
         else:
-            _move_on(S, F, R, i, p)
+            _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
+                     lay, coh, fl, il, hz, ev, si, sf,
+                     i, p, now, y, ramp)
     return granted
 
 
-@jit
-def _settle(S, F, R):
-    dirty = S[10]
-    n_pools = dirty.shape[0]
+@kernel
+def _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist, log, rows,
+            lay, coh, fl, il, hz, ev, si, sf, now, y, ramp):
+    """Give free places to queue heads until nothing more can move (pools in index order)."""
+    n_pools = pools.shape[0]
     p = 0
     while p < n_pools:
-        if dirty[p] == 1:
-            dirty[p] = 0
-            if _grant_all(S, F, R, p):
+        if pools[p, DIRTY] == 1:
+            pools[p, DIRTY] = 0
+            if _grant_all(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts,
+                          los_hist, log, rows, lay, coh, fl, il, hz,
+                          ev, si, sf, p, now, y, ramp):
                 p = 0
                 continue
         p += 1
 
 
-@jit
-def _snapshot(S, R, day):
-    for p in range(S[6].shape[0]):
-        R[R_DAILY_OCC][day, p] = S[6][p]
-        R[R_DAILY_QUEUE][day, p] = S[8][p]
-    R[R_DAILY_DELAYED][day] = S[2][N_DELAYED]
-
-
-@jit
-def _simulate(S, F, R):
+@kernel
+def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, sf,
+              lay, coh, fl, il, hz, capacity, initial, weights,
+              counts, places, pool_year, los_hist, daily, log, rows):
     """Run the whole event loop; returns a status code (OK, or which array was too small)."""
-    fs = F[0]
-    horizon = fs[H_HORIZON]
-    si, sf, pi = S[2], S[3], S[0]
-    occ, cap, ht, hk = S[6], S[7], S[4], S[5]
-    n_days = R[R_DAILY_DELAYED].shape[0]
-    capacity = F[FR_CAPACITY]
-    n_pools = occ.shape[0]
-    for y in range(1, F[1][I_NYEARS]):
-        _schedule(S, F, y * DAYS_PER_YEAR, YEAR_START, -1, 0, y)
+    horizon = fl[H_HORIZON]
+    n_years = il[I_N_YEARS]
+    seed = il[I_SEED]
+    n_days = daily.shape[0]
+    n_pools = pools.shape[0]
+    ramp_table = hz[3]
+    heap_t, heap_k, evs = ev[0], ev[1], ev[6]
+    ramp = _ramp(ramp_table, 0.0)
+    for y in range(1, n_years):
+        _schedule(ev, horizon, 0.0, y * DAYS_PER_YEAR, YEAR_START, -1, 0, y)
     for p in range(n_pools):
-        for slot in range(F[FR_POOL_INITIAL][p]):
-            occ[p] += 1
-            stay = -F[FR_POOL_MEAN][p] * math.log(uniform(F[1][I_SEED], INITIAL_OCCUPANCY, p, slot))
-            _schedule(S, F, stay, STAY_END, -1, 0, p)
-    for i in range(pi.shape[0]):
-        _start_life(S, F, i)
-    if si[STATUS] != OK:
-        return si[STATUS]
+        # Places filled at the start empty at random (exponential) times.
+        for slot in range(initial[p]):
+            pools[p, OCC] += 1
+            stay = -pool_f[p, MEAN_DAYS] * math.log(uniform(seed, INITIAL_OCCUPANCY, p, slot))
+            _schedule(ev, horizon, 0.0, stay, STAY_END, -1, 0, p)
+    for i in range(person.shape[0]):
+        _start_life(person, person_t, lay, coh, fl, il, hz,
+                    ev, i, 0.0, ramp)
+    if evs[EV_STATUS] != OK:
+        return evs[EV_STATUS]
     day = 0
-    while si[HEAP_SIZE] > 0:
-        e = _pop(S)
-        t = ht[e]
-        kind = hk[e, 0] >> 56
-        i = hk[e, 1]
-        tok = hk[e, 2]
-        aux = hk[e, 3]
-        while day < n_days and day <= t:
-            _snapshot(S, R, day)
-            day += 1
-        sf[NOW] = t
-        if kind == YEAR_START:
-            si[EVENTS] += 1
-            for p in range(n_pools):
-                _touch(S, F, R, p)
-                cap[p] = capacity[p, aux]
-                S[10][p] = 1
-            _touch_delayed(S, F, R)
-            _settle(S, F, R)
-        elif kind == DEATH_EVENT:
-            if tok != pi[i, DEATH_TOK]:
+    clock_next = -1.0
+    y = 0
+    while _next_event(ev):
+        now = heap_t[0]
+        kind = heap_k[0, 0] >> 56
+        i = heap_k[0, 1]
+        tok = heap_k[0, 2]
+        aux = heap_k[0, 3]
+        _drop_first(ev)
+        _prefetch_next(heap_k, evs, person, person_t, lay, coh)
+        # Stale events (a token moved on since they were scheduled) are dropped unseen.
+        if kind == DEATH_EVENT:
+            if tok != person[i, DEATH_TOK]:
                 continue
-            si[EVENTS] += 1
-            _on_death(S, F, R, i)
-            _settle(S, F, R)
         elif kind == STAY_END:
-            if i < 0:
-                si[EVENTS] += 1
-                _release(S, F, R, aux)
-                _settle(S, F, R)
-                continue
-            pool_kind = F[FR_POOL_KIND][aux]
-            if pool_kind == AT_HOME:
-                if tok != pi[i, HOLD_TOK]:
+            if i >= 0:
+                if pools[aux, KIND_OF_POOL] == AT_HOME:
+                    if tok != person[i, HOLD_TOK]:
+                        continue
+                elif tok != person[i, STAY_TOK]:
                     continue
-                si[EVENTS] += 1
-                _end_hold(S, F, R, i, aux)
-            else:
-                if tok != pi[i, STAY_TOK]:
-                    continue
-                si[EVENTS] += 1
-                if pool_kind == ACUTE or pool_kind == ESCALATION:
-                    _medically_fit(S, F, R, i)
-                elif pool_kind == DIVERSION:
-                    _release(S, F, R, aux)
-                    pi[i, LOCATION] = HOME
-                    pi[i, STAY_POOL] = -1
-                    _schedule_crisis(S, F, i)
-                else:
-                    _end_step_down(S, F, R, i, aux)
-            _settle(S, F, R)
         elif kind == ASSESSED:
-            if tok != pi[i, STAY_TOK]:
+            if tok != person[i, STAY_TOK]:
                 continue
-            si[EVENTS] += 1
-            target = PATHWAY_POOL_ARR[aux]
-            if occ[target] < cap[target]:
-                _move_on(S, F, R, i, target)
-            else:
-                _enqueue(S, F, R, target, i)
-            _settle(S, F, R)
         elif kind == CRISIS:
-            if tok != pi[i, CRISIS_TOK]:
+            if tok != person[i, CRISIS_TOK]:
                 continue
-            si[EVENTS] += 1
-            _on_crisis(S, F, R, i)
-            _settle(S, F, R)
+        while day < n_days and day <= now:
+            for p in range(n_pools):
+                daily[day, p] = pools[p, OCC]
+                daily[day, n_pools + p] = pools[p, WAITING]
+            daily[day, 2 * n_pools] = si[N_DELAYED]
+            day += 1
+        si[EVENTS] += 1
+        if now >= clock_next:
+            # The event's year and the ramp in force change only at month and year
+            # boundaries; below a bound kept just under the next one they stay as they are.
+            y = _year(now, n_years)
+            month = floor_div(now, DAYS_PER_MONTH)
+            ramp = ramp_table[month if month < ramp_table.shape[0] else ramp_table.shape[0] - 1]
+            clock_next = min((month + 1) * DAYS_PER_MONTH * (1.0 - 1e-12),
+                             (floor_div(now, DAYS_PER_YEAR) + 1) * DAYS_PER_YEAR)
+        settle = True
+        if kind == YEAR_START:
+            for p in range(n_pools):
+                _touch(pools, pool_f, pool_year, p, now, y)
+                pools[p, CAP] = capacity[p, aux]
+                pools[p, DIRTY] = 1
+            _touch_delayed(si, sf, counts, now, y)
+        elif kind == DEATH_EVENT:
+            _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
+                      cohort0,
+                      lay, coh, fl, il, hz, ev, si, sf,
+                      i, now, y, ramp)
+        elif kind == STAY_END:
+            pool_kind = pools[aux, KIND_OF_POOL]
+            if i < 0:  # a place filled at the start empties
+                _release(pools, pool_f, pool_year, aux, now, y)
+            elif pool_kind == AT_HOME:
+                _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts,
+                          los_hist, log, rows, lay, coh, fl, il, hz,
+                          ev, si, sf, i, aux, now, y, ramp)
+            elif pool_kind == ACUTE or pool_kind == ESCALATION:
+                _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
+                               rows,
+                               lay, coh, fl, il, hz, ev, si, sf,
+                               i, now, y, ramp)
+            elif pool_kind == DIVERSION:
+                _release(pools, pool_f, pool_year, aux, now, y)
+                person[i, LOCATION] = HOME
+                person[i, STAY_POOL] = -1
+                _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                                 ev, i, now, ramp)
+            else:
+                _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t,
+                               counts, los_hist, log, rows, lay, coh, fl, il, hz,
+                               ev, si, sf, i, aux, now, y, ramp)
+        elif kind == ASSESSED:
+            target = PATHWAY_POOL_ARR[aux]
+            if pools[target, OCC] < pools[target, CAP]:
+                _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
+                         lay, coh, fl, il, hz, ev, si, sf,
+                         i, target, now, y, ramp)
+            else:
+                _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, target, i, now, y)
+        elif kind == CRISIS:
+            _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
+                       log, rows, lay, coh, fl, il, hz, ev, si,
+                       weights, i, now, y, ramp)
         else:  # CHECK91
-            si[EVENTS] += 1
-            y = _year(F, t - CHECK_DAYS)
-            R[R_COUNTERS][y, C_H91] += 1
-            c = pi[i, COHORT]
-            if pi[i, GEN] == tok and pi[i, LOCATION] == HOME and F[FR_RESIDENCE][c] != CARE_HOME:
-                R[R_COUNTERS][y, C_H91_HOME] += 1
+            settle = False
+            y91 = _year(now - CHECK_DAYS, n_years)
+            counts[y91, C_H91] += 1
+            c = person[i, COHORT]
+            if (person[i, GEN] == tok and person[i, LOCATION] == HOME
+                    and coh[c, K_RESIDENCE] != CARE_HOME):
+                counts[y91, C_H91_HOME] += 1
+        dirty = False
+        for p in range(n_pools):
+            if pools[p, DIRTY] == 1:
+                dirty = True
+        if settle and dirty:
+            _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
+                    log, rows, lay, coh, fl, il, hz, ev, si, sf,
+                    now, y, ramp)
         if si[STATUS] != OK:
             return si[STATUS]
+        if evs[EV_STATUS] != OK:
+            return evs[EV_STATUS]
     while day < n_days:
-        _snapshot(S, R, day)
+        for p in range(n_pools):
+            daily[day, p] = pools[p, OCC]
+            daily[day, n_pools + p] = pools[p, WAITING]
+        daily[day, 2 * n_pools] = si[N_DELAYED]
         day += 1
-    sf[NOW] = horizon
+    y = _year(horizon, n_years)
     for p in range(n_pools):
-        _touch(S, F, R, p)
-    _touch_delayed(S, F, R)
+        _touch(pools, pool_f, pool_year, p, horizon, y)
+    _touch_delayed(si, sf, counts, horizon, y)
     return OK
 
 
-PATHWAY_POOL_ARR = PATHWAY_POOL
-
-# Indices into F (the flow tuple).
-(FR_SCALARS_F, FR_SCALARS_I, FR_G, FR_R, FR_GROWTH, FR_RAMP, FR_AGE, FR_BASE, FR_EXTRA,
- FR_EOL_FOUND, FR_EOL_FOUND_MULT, FR_READMIT_MULT, FR_MORTALITY, FR_LOS_MEAN, FR_TERMINAL,
- FR_TERMINAL_FOUND, FR_HOSP_DEATH, FR_CLUSTER, FR_FORUM, FR_RATE, FR_DIVERT_POOL, FR_DIVERT_PROB,
- FR_ADMIT, FR_POOL_MEAN, FR_POOL_MAX, FR_POOL_KIND, FR_PATHWAY, FR_ASSESS, FR_AGE65,
- FR_TO_CARE_HOME, FR_STEP_DOWN_CH, FR_REABLE_OUT, FR_RESIDENCE, FR_CAPACITY,
- FR_POOL_INITIAL) = range(35)
-# Float scalars F[0] and int scalars F[1].
-H_HORIZON, H_EOL_MULT, H_EOL_WINDOW, H_READMIT_WINDOW, H_SHORT_RATIO, H_SHORT_SHARE, H_SIGMA, H_TRIM = range(8)
-I_SEED, I_NYEARS, I_LOS_MIXED, I_ESCALATE = range(4)
-# Indices into R (the result tuple).
-(R_COUNTERS, R_BY_AGE, R_BY_CLUSTER, R_BY_FORUM, R_PATHWAYS, R_DIVERTED, R_POOL_DAYS, R_EPISODES,
- R_QUEUE_DAYS, R_LOS_HIST, R_DAILY_OCC, R_DAILY_QUEUE, R_DAILY_DELAYED) = range(13)
+# --- the wrapper ---------------------------------------------------------------------------
 
 
-def _flow_tuple(flow: FlowParams, seed: int) -> tuple:
+def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
+    """The flow as the kernel's arrays (see the column constants at the top)."""
+    n_cohorts = flow.n_cohorts
+    n_types = flow.crisis_rate.shape[2]
     g, r = monthly_tables(flow)
+    # The same arithmetic as the reference engine's, so the totals agree to the last bit.
     base = flow.crisis_rate[0].sum(axis=1)
     extra = flow.crisis_rate[1].sum(axis=1) - base
-    scalars_f = np.array([flow.horizon_days, flow.eol_multiplier, flow.eol_window, flow.readmit_window,
-                          flow.los_short_ratio, flow.los_short_share, flow.los_sigma, flow.trim_days])
-    scalars_i = np.array([seed, flow.n_years, int(flow.los_mixed), int(flow.escalate)], dtype=np.int64)
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    cold = N_HOT + 4 * n_types
+    lay = np.zeros((n_cohorts, cold + N_COLD, 2))
+    for col, values in ((L_BASE, base), (L_EXTRA, extra), (cold + L_MORTALITY, flow.mortality)):
+        lay[:, col, 0] = values
+        lay[:, col, 1] = values
+    for col, layers in ((L_EOL_FOUND, flow.eol_found),
+                        (L_EOL_FOUND_MULT, flow.eol_found_multiplier),
+                        (L_READMIT_MULT, flow.readmit_multiplier),
+                        (cold + L_TERMINAL, flow.terminal_death),
+                        (cold + L_TERMINAL_FOUND, flow.terminal_death_found),
+                        (cold + L_HOSP_DEATH, flow.hospital_death),
+                        (cold + L_STEP_DOWN_CH, flow.step_down_care_home)):
+        lay[:, col, :] = np.asarray(layers, dtype=np.float64).T
+    for col, layers in ((cold + L_PATHWAY, flow.pathway), (cold + L_ASSESS, flow.assess_mean),
+                        (cold + L_REABLE, flow.reablement_outcome)):
+        for j in range(layers.shape[2]):
+            lay[:, col + j, :] = np.asarray(layers[:, :, j], dtype=np.float64).T
+    for offset, layers in ((T_RATE, flow.crisis_rate), (T_DIVERT, flow.divert_prob),
+                           (T_ADMIT, flow.admit_prob), (T_LOS, flow.los_mean)):
+        for k in range(n_types):
+            column = N_HOT + offset * n_types + k
+            lay[:, column, :] = np.asarray(layers[:, :, k], dtype=np.float64).T
+    n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
+    coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)
+    coh[:, K_AGE] = flow.cohort_age
+    coh[:, K_PLACE_AGE] = flow.cohort_age
+    coh[:, K_PLACE_CLUSTER] = n_age + flow.cohort_cluster
+    coh[:, K_PLACE_FORUM] = n_age + n_clusters + flow.cohort_forum
+    coh[:, K_RESIDENCE] = flow.cohort_residence
+    coh[:, K_TO_CARE_HOME] = flow.to_care_home
+    coh[:, K_AGE65] = np.asarray(flow.age_65plus, dtype=np.int64)[flow.cohort_age]
+    coh[:, N_COH:] = flow.divert_pool
+    fl = np.array([flow.horizon_days, flow.eol_multiplier, flow.eol_window, flow.readmit_window,
+                   flow.los_short_ratio, flow.los_short_share, flow.los_sigma, flow.trim_days],
+                  dtype=np.float64)
+    il = np.array([seed, flow.n_years, int(flow.los_mixed), int(flow.escalate), n_types, cold],
+                  dtype=np.int64)
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    return (
-        scalars_f, scalars_i, f64(g), f64(r), f64(flow.growth), f64(flow.ramp), i64(flow.cohort_age),
-        f64(base), f64(extra), f64(flow.eol_found), f64(flow.eol_found_multiplier),
-        f64(flow.readmit_multiplier), f64(flow.mortality), f64(flow.los_mean), f64(flow.terminal_death),
-        f64(flow.terminal_death_found), f64(flow.hospital_death), i64(flow.cohort_cluster),
-        i64(flow.cohort_forum), f64(flow.crisis_rate), i64(flow.divert_pool), f64(flow.divert_prob),
-        f64(flow.admit_prob), f64(flow.pool_mean_days), f64(flow.pool_max_days), i64(flow.pool_kind),
-        f64(flow.pathway), f64(flow.assess_mean), i64(flow.age_65plus.astype(np.int64)),
-        i64(flow.to_care_home), f64(flow.step_down_care_home), f64(flow.reablement_outcome),
-        i64(flow.cohort_residence), i64(flow.capacity), i64(flow.pool_initial),
-    )
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    return dict(lay=lay, coh=coh, fl=fl, il=il, g=f64(g), r=f64(r), growth=f64(flow.growth),
+                ramp_table=f64(flow.ramp), capacity=i64(flow.capacity),
+                initial=i64(flow.pool_initial),
+                cohort0=i64(flow.person_cohort), weights=np.zeros(max(n_types, 1)))
 
 
-def _state_tuple(flow: FlowParams, heap_size: int, queue_size: int, log_rows: int) -> tuple:
+def _aligned_zeros(shape: tuple[int, int], dtype) -> np.ndarray:
+    """Zeros whose rows start on a cache-line pair (128 bytes), so a row is fetched whole."""
+    itemsize = np.dtype(dtype).itemsize
+    count = shape[0] * shape[1]
+    raw = np.zeros(count + 128 // itemsize, dtype=dtype)
+    skip = (-raw.ctypes.data % 128) // itemsize
+    return raw[skip:skip + count].reshape(shape)
+
+
+def _event_list(flow: FlowParams, heap_size: int, far_size: int) -> tuple:
+    """An empty event list (see the event list section)."""
+    n_buckets = int(flow.horizon_days) // BUCKET_DAYS + 1
+    n_chunks = far_size // CHUNK + n_buckets
+    chunks = np.zeros((n_chunks, 2), dtype=np.int64)
+    chunks[:, NEXT] = np.arange(1, n_chunks + 1)  # the free list runs through every chunk
+    chunks[-1, NEXT] = -1
+    evs = np.zeros(5, dtype=np.int64)
+    return (np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
+            np.empty((n_chunks, CHUNK)), np.empty((n_chunks, CHUNK, 4), dtype=np.int64),
+            chunks, np.full(n_buckets, -1, dtype=np.int64), evs)
+
+
+def _state_arrays(flow: FlowParams, heap_size: int, far_size: int, queue_size: int,
+                  log_rows: int) -> dict:
+    """Fresh state and result arrays for one attempt at a run."""
     n = flow.person_cohort.shape[0]
     n_pools = len(flow.pool_names)
-    pi = np.zeros((n, N_INT), dtype=np.int64)
-    pi[:, COHORT] = flow.person_cohort
-    pi[:, COHORT0] = flow.person_cohort
-    for col in (HELD, STAY_POOL, QUEUED, ROW):
-        pi[:, col] = -1
-    pf = np.zeros((n, N_FLOAT))
-    pf[:, DEATH_T] = math.inf
-    pf[:, READMIT_UNTIL] = -math.inf
-    pf[:, LAST_DISCHARGE] = -math.inf
-    return (
-        pi, pf, np.zeros(8, dtype=np.int64), np.zeros(4),
-        np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
-        np.zeros(n_pools, dtype=np.int64), np.ascontiguousarray(flow.capacity[:, 0], dtype=np.int64),
-        np.zeros(n_pools, dtype=np.int64), np.zeros(n_pools),
-        np.zeros(n_pools, dtype=np.int64),
-        np.empty((n_pools, queue_size, 2), dtype=np.int64), np.empty((n_pools, queue_size)),
-        np.zeros(n_pools, dtype=np.int64), np.zeros(n_pools, dtype=np.int64),
-        np.full((log_rows, N_EP), np.nan),
+    n_years = flow.n_years
+    person = _aligned_zeros((n, N_PERSON), np.int64)
+    person[:, COHORT] = flow.person_cohort
+    for col in (HELD, STAY_POOL, QUEUED):
+        person[:, col] = -1
+    person_t = _aligned_zeros((n, N_PERSON_T), np.float64)
+    person_t[:, DEATH_T] = math.inf
+    person_t[:, LAST_DISCHARGE] = -math.inf
+    pools = np.zeros((n_pools, N_POOL), dtype=np.int64)
+    pools[:, KIND_OF_POOL] = flow.pool_kind
+    pools[:, CAP] = flow.capacity[:, 0]
+    pool_f = np.zeros((n_pools, N_POOL_F))
+    pool_f[:, MEAN_DAYS] = flow.pool_mean_days
+    pool_f[:, MAX_DAYS] = flow.pool_max_days
+    n_places = len(flow.age_band_names) + len(flow.cluster_names) + len(flow.forum_names)
+    return dict(
+        person=person, person_t=person_t, pools=pools, pool_f=pool_f,
+        queue=np.empty((n_pools, queue_size, 2), dtype=np.int64),
+        queue_t=np.empty((n_pools, queue_size)),
+        ev=_event_list(flow, heap_size, far_size),
+        si=np.zeros(8, dtype=np.int64), sf=np.zeros(2),
+        counts=np.zeros((n_years, C_PATHWAY + 4)), places=np.zeros((n_years, n_places)),
+        pool_year=np.zeros((n_years, 4, n_pools)), los_hist=np.zeros((n_years, LOS_BINS)),
+        daily=np.zeros((int(round(flow.horizon_days)), 2 * n_pools + 1)),
+        log=np.full((log_rows, N_EP), np.nan),
+        rows=np.full(n if log_rows > 0 else 0, -1, dtype=np.int64),
     )
+
+
+def _result(flow: FlowParams, s: dict, log_episodes: bool) -> RunResult:
+    n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
+    n_pools = len(flow.pool_names)
+    c = np.ascontiguousarray
+    places, pool_year, daily = s["places"], s["pool_year"], s["daily"]
+    return RunResult(
+        counters=c(s["counts"][:, :C_PATHWAY]),
+        admissions_by_age=c(places[:, :n_age]),
+        admissions_by_cluster=c(places[:, n_age:n_age + n_clusters]),
+        admissions_by_forum=c(places[:, n_age + n_clusters:]),
+        pathways=c(s["counts"][:, C_PATHWAY:]),
+        diverted_by_pool=c(pool_year[:, PY_DIVERTED]),
+        pool_days=c(pool_year[:, PY_DAYS]),
+        pool_episodes=c(pool_year[:, PY_EPISODES]),
+        pool_queue_days=c(pool_year[:, PY_QUEUE_DAYS]),
+        los_hist=s["los_hist"],
+        daily_occupancy=c(daily[:, :n_pools]),
+        daily_queue=c(daily[:, n_pools:2 * n_pools]),
+        daily_delayed=c(daily[:, 2 * n_pools]),
+        events=int(s["si"][EVENTS]),
+        episodes=s["log"][: s["si"][N_ROWS]].copy() if log_episodes else None,
+    )
+
+
+def _initial_sizes(flow: FlowParams, log_episodes: bool) -> tuple[int, int, int, int]:
+    """First guesses of the heap, far-event, queue and episode-log sizes (grown if too small).
+
+    Far events are about two per person (the next crisis and death); the heap holds a few
+    days of them; arrays made with np.empty take memory only where they are written.
+    """
+    n = flow.person_cohort.shape[0]
+    heap_size = n // 4 + 4096
+    far_size = 3 * n + int(flow.pool_initial.sum()) + 4096
+    queue_size = 1024 + n // 50
+    log_rows = max(1024, int(n * flow.n_years * 2)) if log_episodes else 0
+    return heap_size, far_size, queue_size, log_rows
 
 
 def run(flow: FlowParams, seed: int, log_episodes: bool = False) -> RunResult:
     """Run the fast engine once; same contract as `sim.engine_reference.run`."""
-    n = flow.person_cohort.shape[0]
-    F = _flow_tuple(flow, int(seed))
-    heap_size = 3 * n + int(flow.pool_initial.sum()) + 4096
-    queue_size = 1024 + n // 50
-    log_rows = max(1024, int(n * flow.n_years * 2)) if log_episodes else 0
+    f = _flow_arrays(flow, int(seed))
+    heap_size, far_size, queue_size, log_rows = _initial_sizes(flow, log_episodes)
     while True:
-        result = empty_result(flow.n_years, len(flow.age_band_names), len(flow.cluster_names),
-                              len(flow.forum_names), len(flow.pool_names), int(round(flow.horizon_days)))
-        R = (result.counters, result.admissions_by_age, result.admissions_by_cluster,
-             result.admissions_by_forum, result.pathways, result.diverted_by_pool, result.pool_days,
-             result.pool_episodes, result.pool_queue_days, result.los_hist, result.daily_occupancy,
-             result.daily_queue, result.daily_delayed)
-        S = _state_tuple(flow, heap_size, queue_size, log_rows)
-        status = _simulate(S, F, R)
+        s = _state_arrays(flow, heap_size, far_size, queue_size, log_rows)
+        status = _simulate(
+            s["person"], s["person_t"], f["cohort0"], s["pools"], s["pool_f"], s["queue"],
+            s["queue_t"], s["ev"], s["si"], s["sf"], f["lay"], f["coh"], f["fl"],
+            f["il"], (f["g"], f["r"], f["growth"], f["ramp_table"]), f["capacity"], f["initial"],
+            f["weights"], s["counts"], s["places"], s["pool_year"], s["los_hist"], s["daily"],
+            s["log"], s["rows"])
         if status == OK:
-            break
+            return _result(flow, s, log_episodes)
+        # Too small: the run is deterministic, so running it again with more room changes
+        # nothing but the room.
         if status == HEAP_FULL:
             heap_size *= 2
+            far_size *= 2
         elif status == QUEUE_FULL:
             queue_size *= 2
         else:
             log_rows *= 2
-    result.events = int(S[2][EVENTS])
-    if log_episodes:
-        result.episodes = S[15][: S[2][N_ROWS]].copy()
-    return result
