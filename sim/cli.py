@@ -45,10 +45,10 @@ RUN_SUMMARY = (
 class _Progress:
     """A tqdm progress bar on stderr, counting replications."""
 
-    def __init__(self, total: int, what: str):
+    def __init__(self, total: int, what: str, unit: str = "replication"):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=what, unit="replication", file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=what, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, done: int, total: int) -> None:
         self.bar.update(done - self.bar.n)
@@ -159,7 +159,7 @@ def cmd_validate(args) -> int:
     if unknown:
         print(f"caresim: unknown study {', '.join(unknown)}; use {', '.join(STUDIES)}", file=sys.stderr)
         return 2
-    progress = _Progress(len(studies), "validation studies")
+    progress = _Progress(len(studies), "validation", unit="study")
     done = []
 
     def step(name):
