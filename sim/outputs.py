@@ -26,6 +26,9 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes private files; results are for sharing
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
