@@ -76,7 +76,7 @@ HOME, IN_SERVICE_LOC, TROLLEY, IN_BED, DELAYED = 0, 1, 2, 3, 4
 CHECK_DAYS = 91.0
 OK, HEAP_FULL, QUEUE_FULL, LOG_FULL = 0, 1, 2, 3
 # The event list's far buckets (see its section): days per bucket, events per chunk.
-BUCKET_DAYS = 4
+BUCKET_DAYS = 2
 CHUNK = 32
 
 # person: int64 [N, N_PERSON], one row per person slot: 128 bytes, two cache lines.
@@ -282,12 +282,14 @@ def _drop_first(ev):
         child = 2 * i + 1
         if child >= n:
             break
-        # Which child is earlier, without a branch (the heap keeps one spare slot).
+        # Which child is earlier: a coin toss, so chosen without a branch (the heap keeps one
+        # spare slot to read); equal times, which are rare, fall back to the sequence.
         rt = heap_t[child + 1]
         lt = heap_t[child]
-        right_first = (child + 1 < n) & ((rt < lt) | ((rt == lt)
-                                                      & (heap_k[child + 1, 0] < heap_k[child, 0])))
-        child += np.int64(right_first)
+        right_first = rt < lt
+        if rt == lt:
+            right_first = heap_k[child + 1, 0] < heap_k[child, 0]
+        child += np.int64(right_first & (child + 1 < n))
         ct = heap_t[child]
         if ct < t or (ct == t and heap_k[child, 0] < k0):
             heap_t[i] = ct
@@ -449,7 +451,7 @@ def _leave_home(person, pools, pool_f, pool_year, i, now, y):
         person[i, HOLD_TOK] += 1
 
 
-@kernel
+@kernel(inline=True)
 def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, lay, fl, il,
                ev, i, pool, now, y, ramp):
     c = person[i, COHORT]
@@ -877,6 +879,26 @@ def _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, 
         p += 1
 
 
+@kernel(inline=True)
+def _anyone_to_move(pools, il):
+    """Whether `_settle` could move anyone: a changed pool with a free place and a queue.
+
+    A changed pool whose queue is empty, or which is full, gives no place away (its queue can
+    only shrink and a release marks it changed again), so it is marked settled here and the
+    costly call is made only when someone may move.
+    """
+    anyone = False
+    for p in range(pools.shape[0]):
+        if pools[p, DIRTY] == 1:
+            source = POOL_ACUTE if p == POOL_ESCALATION else p
+            if (pools[source, Q_TAIL] > pools[source, Q_HEAD] and pools[p, OCC] < pools[p, CAP]
+                    and (p != POOL_ESCALATION or il[I_ESCALATE] == 1)):
+                anyone = True
+            else:
+                pools[p, DIRTY] = 0
+    return anyone
+
+
 @kernel
 def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, sf,
               lay, coh, fl, il, hz, capacity, initial, weights,
@@ -1001,11 +1023,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             if (person[i, GEN] == tok and person[i, LOCATION] == HOME
                     and coh[c, K_RESIDENCE] != CARE_HOME):
                 counts[y91, C_H91_HOME] += 1
-        dirty = False
-        for p in range(n_pools):
-            if pools[p, DIRTY] == 1:
-                dirty = True
-        if settle and dirty:
+        if settle and _anyone_to_move(pools, il):
             _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
                     log, rows, lay, coh, fl, il, hz, ev, si, sf,
                     now, y, ramp)

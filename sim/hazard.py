@@ -39,12 +39,12 @@ def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray]:
 def floor_div(t, d):
     """Python's ``int(t // d)`` for 0 <= t and d > 0, without its slow remainder.
 
-    The quotient t / d is within a few units in the last place of the exact one, so its floor
-    is the exact floor unless it lies that close to an integer k; then t // d is k or k - 1 as
+    The quotient is within a few units in the last place of the exact one, so its floor is
+    the exact floor unless it lies that close to an integer k; then t // d is k or k - 1 as
     t >= k d or not, which is decided exactly: d is split into two halves of 26 bits
     (Veltkamp), so k d is the exact sum of two doubles, and t - k hi is exact (Sterbenz).
     """
-    q = t / d
+    q = t * (1.0 / d)  # within a few units in the last place of t / d, and no division
     if not q < 1e8:
         return int(t // d)
     n = math.floor(q)
