@@ -224,7 +224,9 @@ def _schedule(ev, horizon, now, when, kind, person, tok, aux):
     evs[SEQ] += 1
     bucket = int(when) // BUCKET_DAYS
     if bucket < evs[NEXT_BUCKET]:
-        _heap_insert(heap_t, heap_k, evs, when, key, person, tok, aux)
+        # np.int64: a constant argument would compile a copy of the callee for its value.
+        _heap_insert(heap_t, heap_k, evs, when, key, np.int64(person), np.int64(tok),
+                     np.int64(aux))
         return
     chunk = heads[bucket]
     if chunk < 0 or chunks[chunk, FILL] == CHUNK:
@@ -517,7 +519,8 @@ def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, p
     else:
         person[i, LOCATION] = TROLLEY
         counts[y, C_TROLLEY] += 1.0
-        _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, POOL_ACUTE, i, now, y)
+        _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, np.int64(POOL_ACUTE), i,
+                 now, y)
 
 
 @kernel(inline=True)
@@ -641,7 +644,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
     _set_row(log, rows, i, 10, pathway)
     if pathway == 0:
         _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
-                   si, sf, i, False, now, y)
+                   si, sf, i, np.bool_(False), now, y)
         person[i, LOCATION] = HOME
         _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
                          ev, i, now, ramp)
@@ -709,7 +712,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
     where = person[i, LOCATION]
     if where == DELAYED:
         _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
-                   si, sf, i, False, now, y)
+                   si, sf, i, np.bool_(False), now, y)
         k = person[i, EPISODE_K]
     elif where == IN_SERVICE_LOC:
         _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
@@ -753,9 +756,10 @@ def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, c
         if pools[POOL_CARE_HOME, OCC] < pools[POOL_CARE_HOME, CAP]:
             _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
                      lay, coh, fl, il, hz, ev, si, sf,
-                     i, POOL_CARE_HOME, now, y, ramp)
+                     i, np.int64(POOL_CARE_HOME), now, y, ramp)
         else:
-            _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, POOL_CARE_HOME, i,
+            _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si,
+                     np.int64(POOL_CARE_HOME), i,
                      now, y)
         return
     _release(pools, pool_f, pool_year, pool, now, y)
@@ -809,7 +813,7 @@ def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
         counts[y, C_DEATHS_HOSP] += 1.0
     if where == IN_BED or where == DELAYED:
         _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
-                   si, sf, i, True, now, y)
+                   si, sf, i, np.bool_(True), now, y)
     elif where == IN_SERVICE_LOC:
         _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
         person[i, STAY_POOL] = -1
@@ -867,14 +871,14 @@ def _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, 
             lay, coh, fl, il, hz, ev, si, sf, now, y, ramp):
     """Give free places to queue heads until nothing more can move (pools in index order)."""
     n_pools = pools.shape[0]
-    p = 0
+    p = np.int64(0)  # not the constant 0, which would compile _grant_all for it
     while p < n_pools:
         if pools[p, DIRTY] == 1:
             pools[p, DIRTY] = 0
             if _grant_all(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts,
                           los_hist, log, rows, lay, coh, fl, il, hz,
                           ev, si, sf, p, now, y, ramp):
-                p = 0
+                p = np.int64(0)
                 continue
         p += 1
 
