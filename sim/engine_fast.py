@@ -414,16 +414,24 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
     person[i, SCHED_COUNT] += 1
     seed = il[I_SEED]
     target = -math.log(uniform(seed, CRISIS_TIME, i, _key(gen, person[i, SCHED_COUNT], 0)))
-    found = uniform(seed, END_OF_LIFE, i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
-    eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp) if found else fl[H_EOL_MULT]
     death = person_t[i, DEATH_T]
     horizon = fl[H_HORIZON]
+    # Multipliers next_crisis would never read are not worked out: the readmission one once
+    # the window is over, the end-of-life one (and its draw) when the window starts after the
+    # run, as it does for most people.
+    readmit_until = person_t[i, LAST_DISCHARGE] + fl[H_READMIT_WINDOW]
+    readmit_mult = _mix(lay, c, L_READMIT_MULT, ramp) if now < readmit_until else 1.0
+    eol_start = death - fl[H_EOL_WINDOW]
+    eol_mult = fl[H_EOL_MULT]
+    if eol_start < horizon:
+        found = uniform(seed, END_OF_LIFE, i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
+        if found:
+            eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp)
     g, r, growth, ramp_table = hz
     when = next_crisis(g, r, growth, ramp_table, horizon, coh[c, K_AGE],
                        lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], now, target,
-                       person_t[i, LAST_DISCHARGE] + fl[H_READMIT_WINDOW],
-                       _mix(lay, c, L_READMIT_MULT, ramp),
-                       death - fl[H_EOL_WINDOW], eol_mult, death)
+                       readmit_until, readmit_mult,
+                       eol_start, eol_mult, death)
     _schedule(ev, horizon, now, when, CRISIS, i, person[i, CRISIS_TOK], 0)
 
 
