@@ -64,8 +64,10 @@ from sim.randomness import (
     IN_HOSPITAL_DEATH,
     INITIAL_OCCUPANCY,
     LENGTH_OF_STAY,
+    N_STREAMS,
     PATHWAY,
-    uniform,
+    keyed_uniform,
+    stream_key,
 )
 from sim.randomness import DIVERSION as DIVERSION_STREAM
 from sim.result import COUNTERS, EPISODE_COLUMNS, LOS_BIN_DAYS, LOS_BINS, RunResult
@@ -103,6 +105,8 @@ NEXT, FILL = 0, 1
 (H_HORIZON, H_EOL_MULT, H_EOL_WINDOW, H_READMIT_WINDOW, H_SHORT_RATIO, H_SHORT_SHARE, H_SIGMA,
  H_TRIM) = range(8)
 I_SEED, I_N_YEARS, I_LOS_MIXED, I_ESCALATE, I_N_TYPES, I_COLD = range(6)
+# il[I_KEYS + stream]: the stream's key (randomness.stream_key) as int64 bits.
+I_KEYS = 6
 # Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and the arm's at
 # full effect side by side. A row holds first what every crisis reads (N_HOT named columns,
 # then four blocks of K columns, one per crisis type), then the rest from il[I_COLD] on.
@@ -412,8 +416,7 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
     gen = person[i, GEN]
     person[i, CRISIS_TOK] += 1
     person[i, SCHED_COUNT] += 1
-    seed = il[I_SEED]
-    target = -math.log(uniform(seed, CRISIS_TIME, i, _key(gen, person[i, SCHED_COUNT], 0)))
+    target = -math.log(keyed_uniform(il[I_KEYS + CRISIS_TIME], i, _key(gen, person[i, SCHED_COUNT], 0)))
     death = person_t[i, DEATH_T]
     horizon = fl[H_HORIZON]
     # Multipliers next_crisis would never read are not worked out: the readmission one once
@@ -424,7 +427,7 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
     eol_start = death - fl[H_EOL_WINDOW]
     eol_mult = fl[H_EOL_MULT]
     if eol_start < horizon:
-        found = uniform(seed, END_OF_LIFE, i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
+        found = keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
         if found:
             eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp)
     g, r, growth, ramp_table = hz
@@ -442,7 +445,7 @@ def _start_life(person, person_t, lay, coh, fl, il, hz,
     c = person[i, COHORT]
     rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
-    u = uniform(il[I_SEED], DEATH, i, _key(person[i, GEN], 0, 0))
+    u = keyed_uniform(il[I_KEYS + DEATH], i, _key(person[i, GEN], 0, 0))
     person_t[i, DEATH_T] = now - mean_life * math.log(u)
     person[i, DEATH_TOK] += 1
     _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
@@ -473,11 +476,10 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
     person_t[i, BED_START] = now
     k = person[i, EPISODE_K]
     gen = person[i, GEN]
-    seed = il[I_SEED]
     mean = _mix(lay, c, N_HOT + T_LOS * il[I_N_TYPES] + person[i, KIND], ramp)
-    u_time = uniform(seed, LENGTH_OF_STAY, i, _key(gen, k, 0))
+    u_time = keyed_uniform(il[I_KEYS + LENGTH_OF_STAY], i, _key(gen, k, 0))
     if il[I_LOS_MIXED] == 1:
-        u_branch = uniform(seed, LENGTH_OF_STAY, i, _key(gen, k, 1))
+        u_branch = keyed_uniform(il[I_KEYS + LENGTH_OF_STAY], i, _key(gen, k, 1))
         short = fl[H_SHORT_RATIO] * mean
         long = (mean - fl[H_SHORT_SHARE] * short) / (1.0 - fl[H_SHORT_SHARE])
         stay = -(short if u_branch < fl[H_SHORT_SHARE] else long) * math.log(u_time)
@@ -487,7 +489,7 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
     person_t[i, MFIT] = mfit
     death = person_t[i, DEATH_T]
     if now >= death - fl[H_EOL_WINDOW]:
-        found = uniform(seed, END_OF_LIFE, i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
+        found = keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
         if found:
             p_death = _mix(lay, c, il[I_COLD] + L_TERMINAL_FOUND, ramp)
         else:
@@ -498,7 +500,7 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
     _set_row(log, rows, i, 8, now)
     _set_row(log, rows, i, 9, mfit)
     horizon = fl[H_HORIZON]
-    if uniform(seed, IN_HOSPITAL_DEATH, i, _key(gen, k, 0)) < p_death and mfit < death:
+    if keyed_uniform(il[I_KEYS + IN_HOSPITAL_DEATH], i, _key(gen, k, 0)) < p_death and mfit < death:
         person_t[i, DEATH_T] = mfit
         person[i, DEATH_TOK] += 1
         _schedule(ev, horizon, now, mfit, DEATH_EVENT, i, person[i, DEATH_TOK], 0)
@@ -541,7 +543,6 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     k = person[i, CRISIS_COUNT]
     person[i, EPISODE_K] = k
     key = _key(person[i, GEN], k, 0)
-    seed = il[I_SEED]
     n_types = il[I_N_TYPES]
     for j in range(n_types):
         col = N_HOT + j
@@ -549,7 +550,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     total = 0.0
     for j in range(n_types):
         total += weights[j]
-    u = uniform(seed, CRISIS_TYPE, i, key) * total
+    u = keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key) * total
     kind = n_types - 1
     acc = 0.0
     for j in range(n_types):
@@ -581,7 +582,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
         log[row, 12] = 0
 
     service = coh[c, N_COH + kind]
-    if service >= 0 and (uniform(seed, DIVERSION_STREAM, i, key)
+    if service >= 0 and (keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
                          < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp)):
         if pools[service, OCC] < pools[service, CAP]:
             _leave_home(person, pools, pool_f, pool_year, i, now, y)
@@ -592,13 +593,13 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
             pool_year[y, PY_DIVERTED, service] += 1
             _set_row(log, rows, i, 5, 1)
             _set_row(log, rows, i, 6, service)
-            u = uniform(seed, DOWNSTREAM_DURATION, i, key)
+            u = keyed_uniform(il[I_KEYS + DOWNSTREAM_DURATION], i, key)
             stay = -pool_f[service, MEAN_DAYS] * math.log(u)
             _schedule(ev, fl[H_HORIZON], now, now + stay, STAY_END, i,
                       person[i, STAY_TOK], service)
             return
     counts[y, C_ED] += 1.0
-    if uniform(seed, ADMISSION, i, key) >= _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp):
+    if keyed_uniform(il[I_KEYS + ADMISSION], i, key) >= _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp):
         _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
                          ev, i, now, ramp)
         return
@@ -639,8 +640,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
                    i, now, y, ramp):
     c = person[i, COHORT]
     key = _key(person[i, GEN], person[i, EPISODE_K], 0)
-    seed = il[I_SEED]
-    u = uniform(seed, PATHWAY, i, key)
+    u = keyed_uniform(il[I_KEYS + PATHWAY], i, key)
     pathway = 3
     acc = 0.0
     for p in range(4):
@@ -660,7 +660,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
     _touch_delayed(si, sf, counts, now, y)
     si[N_DELAYED] += 1
     person[i, LOCATION] = DELAYED
-    u = uniform(seed, ASSESSMENT, i, key)
+    u = keyed_uniform(il[I_KEYS + ASSESSMENT], i, key)
     delay = -_mix(lay, c, il[I_COLD] + L_ASSESS + pathway, ramp) * math.log(u)
     _schedule(ev, fl[H_HORIZON], now, now + delay, ASSESSED, i, person[i, STAY_TOK],
               pathway)
@@ -677,7 +677,7 @@ def _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev,
     person[i, HOLD_K] = k
     person[i, HOLD_TOK] += 1
     sub = 2 if pool == POOL_REABLEMENT else 3
-    u = uniform(il[I_SEED], DOWNSTREAM_DURATION, i, _key(person[i, GEN], k, sub))
+    u = keyed_uniform(il[I_KEYS + DOWNSTREAM_DURATION], i, _key(person[i, GEN], k, sub))
     stay = -pool_f[pool, MEAN_DAYS] * math.log(u)
     if stay > pool_f[pool, MAX_DAYS]:
         stay = pool_f[pool, MAX_DAYS]
@@ -705,7 +705,7 @@ def _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, 
     person[i, COHORT] = c
     rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
-    u = uniform(il[I_SEED], DEATH, i, _key(person[i, GEN], k, 1))
+    u = keyed_uniform(il[I_KEYS + DEATH], i, _key(person[i, GEN], k, 1))
     person_t[i, DEATH_T] = now - mean_life * math.log(u)
     person[i, DEATH_TOK] += 1
     _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
@@ -747,7 +747,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
     _take(pools, pool_f, pool_year, target, now, y)
     person[i, LOCATION] = IN_SERVICE_LOC
     person[i, STAY_POOL] = target
-    u = uniform(il[I_SEED], DOWNSTREAM_DURATION, i, _key(person[i, GEN], k, 1))
+    u = keyed_uniform(il[I_KEYS + DOWNSTREAM_DURATION], i, _key(person[i, GEN], k, 1))
     stay = -pool_f[target, MEAN_DAYS] * math.log(u)
     _schedule(ev, fl[H_HORIZON], now, now + stay, STAY_END, i, person[i, STAY_TOK],
               target)
@@ -759,7 +759,7 @@ def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, c
                    i, pool, now, y, ramp):
     c = person[i, COHORT]
     key = _key(person[i, GEN], person[i, EPISODE_K], 0)
-    u = uniform(il[I_SEED], DOWNSTREAM_OUTCOME, i, key)
+    u = keyed_uniform(il[I_KEYS + DOWNSTREAM_OUTCOME], i, key)
     if u < _mix(lay, c, il[I_COLD] + L_STEP_DOWN_CH, ramp):
         if pools[POOL_CARE_HOME, OCC] < pools[POOL_CARE_HOME, CAP]:
             _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
@@ -787,7 +787,7 @@ def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts
         person[i, HELD] = -1
         person[i, HOLD_TOK] += 1
         return
-    u = uniform(il[I_SEED], DOWNSTREAM_OUTCOME, i, _key(person[i, GEN], person[i, HOLD_K], 1))
+    u = keyed_uniform(il[I_KEYS + DOWNSTREAM_OUTCOME], i, _key(person[i, GEN], person[i, HOLD_K], 1))
     outcome = 2
     acc = 0.0
     for o in range(3):
@@ -918,7 +918,6 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
     """Run the whole event loop; returns a status code (OK, or which array was too small)."""
     horizon = fl[H_HORIZON]
     n_years = il[I_N_YEARS]
-    seed = il[I_SEED]
     n_days = daily.shape[0]
     n_pools = pools.shape[0]
     ramp_table = hz[3]
@@ -930,7 +929,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         # Places filled at the start empty at random (exponential) times.
         for slot in range(initial[p]):
             pools[p, OCC] += 1
-            stay = -pool_f[p, MEAN_DAYS] * math.log(uniform(seed, INITIAL_OCCUPANCY, p, slot))
+            stay = -pool_f[p, MEAN_DAYS] * math.log(keyed_uniform(il[I_KEYS + INITIAL_OCCUPANCY], p, slot))
             _schedule(ev, horizon, 0.0, stay, STAY_END, -1, 0, p)
     for i in range(person.shape[0]):
         _start_life(person, person_t, lay, coh, fl, il, hz,
@@ -1102,8 +1101,9 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     fl = np.array([flow.horizon_days, flow.eol_multiplier, flow.eol_window, flow.readmit_window,
                    flow.los_short_ratio, flow.los_short_share, flow.los_sigma, flow.trim_days],
                   dtype=np.float64)
-    il = np.array([seed, flow.n_years, int(flow.los_mixed), int(flow.escalate), n_types, cold],
-                  dtype=np.int64)
+    keys = np.array([stream_key(seed, stream) for stream in range(N_STREAMS)], dtype=np.uint64)
+    il = np.concatenate([np.array([seed, flow.n_years, int(flow.los_mixed), int(flow.escalate),
+                                   n_types, cold], dtype=np.int64), keys.view(np.int64)])
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return dict(lay=lay, coh=coh, fl=fl, il=il, g=f64(g), r=f64(r), growth=f64(flow.growth),

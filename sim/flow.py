@@ -150,13 +150,46 @@ def yearly(value, warm_up_years: int, contract_years: int) -> np.ndarray:
 
 
 def cohorts_of(population: Population, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cohort of each person and the cohort keys, with a care-home twin for every cohort."""
-    key = _pack(population.age_band, population.risk, population.conditions, population.residence,
-                population.cluster, population.forum, population.deprivation, groups)
+    """Cohort of each person and the cohort keys, with a care-home twin for every cohort.
+
+    The keys are sorted, so a cohort's number does not depend on how it was found. The
+    people's keys without the group are sorted once per population (every arm of a
+    replication shares it); an arm's groups then only split those cohorts.
+    """
+    place_id, place_keys = _place_cohorts(population)
+    group = np.asarray(groups, dtype=np.int64)
+    width = int(group.max()) + 1 if group.size else 1
+    combined = place_id * width + group
+    span = place_keys.shape[0] * width
+    if span <= 4 * combined.shape[0] + 1024:  # dense enough for a table
+        present = np.flatnonzero(np.bincount(combined, minlength=span))
+        lookup = np.empty(span, dtype=np.int64)
+        lookup[present] = np.arange(present.shape[0])
+        found = lookup[combined]
+    else:
+        present, found = np.unique(combined, return_inverse=True)
+    key = place_keys[present // width] | ((present % width) << np.int64(_SHIFT["group"]))
     at_home_twins = key & ~np.int64(1 << _SHIFT["residence"])
     care_home_twins = key | np.int64(1 << _SHIFT["residence"])
     keys = np.unique(np.concatenate([key, at_home_twins, care_home_twins]))
-    return np.searchsorted(keys, key).astype(np.int32), keys
+    return np.searchsorted(keys, key)[found].astype(np.int32), keys
+
+
+_PLACE_COHORTS: list = []  # [(population, (ids, keys))]: the latest population's
+
+
+def _place_cohorts(population: Population) -> tuple[np.ndarray, np.ndarray]:
+    """Each person's index into the sorted distinct keys of everything but the group."""
+    for known, answer in _PLACE_COHORTS:
+        if known is population:
+            return answer
+    key = _pack(population.age_band, population.risk, population.conditions, population.residence,
+                population.cluster, population.forum, population.deprivation,
+                np.zeros(1, dtype=np.int64))
+    keys, ids = np.unique(key, return_inverse=True)
+    answer = (ids.astype(np.int64), keys)
+    _PLACE_COHORTS[:] = [(population, answer)]
+    return answer
 
 
 _SHIFT = {"age": 0, "risk": 4, "conditions": 8, "residence": 16, "cluster": 17, "forum": 23,

@@ -29,6 +29,7 @@ DOWNSTREAM_OUTCOME = 13
 END_OF_LIFE = 14
 INITIAL_OCCUPANCY = 15
 REPLICATION = 16
+N_STREAMS = 17  # one more than the largest stream number
 
 STREAMS = {
     "population": POPULATION,
@@ -76,14 +77,26 @@ def unit_interval(h):
 
 
 @jit
-def uniform(seed, stream, entity, draw):
-    """Return the uniform in (0, 1) for (seed, stream, entity, draw); same answer everywhere."""
+def stream_key(seed, stream):
+    """The part of `uniform` that depends only on (seed, stream): work it out once per run."""
     golden = np.uint64(0x9E3779B97F4A7C15)
     h = _mix(np.uint64(seed) + golden)
-    h = _mix(h ^ (np.uint64(stream) * golden))
-    h = _mix(h ^ (np.uint64(entity) + golden))
+    return _mix(h ^ (np.uint64(stream) * golden))
+
+
+@jit
+def keyed_uniform(key, entity, draw):
+    """`uniform` for a stream key from `stream_key` (a uint64, or its bits as an int64)."""
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    h = _mix(np.uint64(key) ^ (np.uint64(entity) + golden))
     h = _mix(h ^ (np.uint64(draw) * np.uint64(0xD6E8FEB86659FD93)))
     return unit_interval(h)
+
+
+@jit
+def uniform(seed, stream, entity, draw):
+    """Return the uniform in (0, 1) for (seed, stream, entity, draw); same answer everywhere."""
+    return keyed_uniform(stream_key(seed, stream), entity, draw)
 
 
 @jit

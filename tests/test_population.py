@@ -199,3 +199,26 @@ def test_pick_never_chooses_a_category_without_share():
     assert list(_pick(u, rows)) == [0, 1, 2, 2]
     # Zero shares in the middle are skipped; boundaries belong to the next category.
     assert list(_pick(np.array([0.25, 0.5, 0.75]), np.array([0.5, 0.0, 0.5]))) == [0, 2, 2]
+
+
+@pytest.mark.parametrize("groups", ["none", "few", "sparse"])
+def test_cohorts_of_matches_its_definition(small, groups):
+    """Cohorts are the sorted distinct keys of (person attributes, group) and their care-home
+    twins: the quick path through a per-population table gives exactly that, for no groups,
+    a few groups (the table) and groups too sparse for a table (np.unique)."""
+    from sim.flow import _SHIFT, _pack, cohorts_of
+
+    population = generate(small, 3)
+    rng = np.random.default_rng(5)
+    group = {"none": np.zeros(population.size, dtype=np.int64),
+             "few": rng.integers(0, 3, population.size),
+             "sparse": rng.integers(0, 60_000, population.size)}[groups]
+    key = _pack(population.age_band, population.risk, population.conditions,
+                population.residence, population.cluster, population.forum,
+                population.deprivation, group)
+    flag = np.int64(1 << _SHIFT["residence"])
+    keys = np.unique(np.concatenate([key, key & ~flag, key | flag]))
+    cohort, got_keys = cohorts_of(population, group)
+    assert np.array_equal(got_keys, keys)
+    assert np.array_equal(cohort, np.searchsorted(keys, key))
+    assert np.array_equal(got_keys[cohort], key)
