@@ -21,6 +21,9 @@ Where the time went, and what was done about it (docs/performance.md has the fig
   events due soon are in the binary heap, which stays small.
 - The clock. An event's year and the ramp in force change only at month boundaries, so
   they are worked out once a month, with an exact floor division (`sim.hazard.floor_div`).
+- Attendances. Most crises end in an emergency attendance and nothing else, which the draws
+  alone decide; those of a person at home are counted as soon as the crisis before them is
+  handled, without going through the event list (`_attendances_only`).
 
 The kernel never grows its arrays: if the event list, a queue or the episode log fills, it
 stops with a code and the wrapper runs it again with more room (the run is deterministic,
@@ -76,7 +79,10 @@ from sim.result import COUNTERS, EPISODE_COLUMNS, LOS_BIN_DAYS, LOS_BINS, RunRes
 YEAR_START, DEATH_EVENT, STAY_END, ASSESSED, CRISIS, CHECK91 = 0, 1, 2, 3, 4, 5
 HOME, IN_SERVICE_LOC, TROLLEY, IN_BED, DELAYED = 0, 1, 2, 3, 4
 CHECK_DAYS = 91.0
-OK, HEAP_FULL, QUEUE_FULL, LOG_FULL = 0, 1, 2, 3
+OK, HEAP_FULL, QUEUE_FULL, LOG_FULL, CRISIS_TIE = 0, 1, 2, 3, 4
+# Crises this close to the person's death (days) go through the event list, where the
+# death's own event time decides which comes first.
+DEATH_MARGIN = 1e-6
 # The event list's far buckets (see its section): days per bucket, events per chunk.
 BUCKET_DAYS = 2
 CHUNK = 32
@@ -107,6 +113,8 @@ NEXT, FILL = 0, 1
 I_SEED, I_N_YEARS, I_LOS_MIXED, I_ESCALATE, I_N_TYPES, I_COLD = range(6)
 # il[I_KEYS + stream]: the stream's key (randomness.stream_key) as int64 bits.
 I_KEYS = 6
+# il[I_CHAIN]: 1 to count emergency-attendance-only crises at once (`_attendances_only`).
+I_CHAIN = I_KEYS + N_STREAMS
 # Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and the arm's at
 # full effect side by side. A row holds first what every crisis reads (N_HOT named columns,
 # then four blocks of K columns, one per crisis type), then the rest from il[I_COLD] on.
@@ -409,9 +417,8 @@ def _set_row(log, rows, i, col, value):
 
 
 @kernel(inline=True)
-def _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
-                     ev, i, now, ramp):
-    """Find and schedule the next crisis of a person who is at home now."""
+def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
+    """Draw the time of the next crisis of a person who is at home now (inf: none in the run)."""
     c = person[i, COHORT]
     gen = person[i, GEN]
     person[i, CRISIS_TOK] += 1
@@ -435,11 +442,116 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
                        lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], now, target,
                        readmit_until, readmit_mult,
                        eol_start, eol_mult, death)
-    _schedule(ev, horizon, now, when, CRISIS, i, person[i, CRISIS_TOK], 0)
+    return when
 
 
 @kernel(inline=True)
-def _start_life(person, person_t, lay, coh, fl, il, hz,
+def _crisis_kind(lay, c, n_types, ramp, u):
+    """The crisis type for the uniform u, drawn in proportion to the type rates in force."""
+    total = 0.0
+    for j in range(n_types):
+        total += lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0])
+    u = u * total
+    acc = 0.0
+    for j in range(n_types):
+        acc += lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0])
+        if u < acc:
+            return j
+    return n_types - 1
+
+
+@kernel(inline=True)
+def _log_crisis(person, log, rows, si, i, k, now, kind):
+    """Start the person's episode-log row for crisis k, if the log is kept; False if full."""
+    if log.shape[0] == 0:
+        return True
+    row = si[N_ROWS]
+    if row >= log.shape[0]:
+        si[STATUS] = LOG_FULL
+        return False
+    si[N_ROWS] += 1
+    rows[i] = row
+    log[row, 0] = i
+    log[row, 1] = person[i, GEN]
+    log[row, 2] = k
+    log[row, 3] = now
+    log[row, 4] = kind
+    log[row, 5] = 0
+    log[row, 6] = -1
+    log[row, 7] = -1
+    log[row, 8] = math.nan
+    log[row, 9] = math.nan
+    log[row, 10] = -1
+    log[row, 11] = math.nan
+    log[row, 12] = 0
+    return True
+
+
+@kernel
+def _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                      i, now, when):
+    """Count at once the coming crises of person i that can only be emergency attendances.
+
+    A crisis whose draws say "not diverted" (or whose type has no diversion service) and
+    "not admitted" changes nothing but counts, whatever the services' state: the person stays
+    at home and the next crisis is drawn from its time. For a person at home who holds no
+    reablement place and waits in no queue, nothing else can change their crises before
+    then but death, so such crises are handled here, in a row, instead of going through the
+    event list: the same draws, counts and episode-log rows as the reference engine's crisis
+    events. Returns (scheduled from, time) of the first crisis that may be something else,
+    for the event list. Crises within DEATH_MARGIN of death, or at or after the horizon, are
+    left to the event list.
+    """
+    horizon = fl[H_HORIZON]
+    n_types = il[I_N_TYPES]
+    n_years = il[I_N_YEARS]
+    ramp_table = hz[3]
+    last_month = ramp_table.shape[0] - 1
+    c = person[i, COHORT]
+    while when < horizon:
+        t = now + (when - now)  # the event's time, as the event list would keep it
+        if not (t < horizon and t < person_t[i, DEATH_T] - DEATH_MARGIN):
+            break
+        month = floor_div(t, DAYS_PER_MONTH)
+        ramp = ramp_table[month if month < last_month else last_month]
+        k = person[i, CRISIS_COUNT] + 1
+        key = _key(person[i, GEN], k, 0)
+        kind = _crisis_kind(lay, c, n_types, ramp, keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key))
+        service = coh[c, N_COH + kind]
+        if service >= 0 and (keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
+                             < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp)):
+            break
+        if (keyed_uniform(il[I_KEYS + ADMISSION], i, key)
+                < _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp)):
+            break
+        if not _log_crisis(person, log, rows, si, i, k, t, kind):
+            break
+        y = _year(t, n_years)
+        person[i, CRISIS_COUNT] = k
+        person[i, EPISODE_K] = k
+        person[i, KIND] = kind
+        counts[y, C_CRISES] += 1.0
+        counts[y, C_ED] += 1.0
+        si[EVENTS] += 1
+        when = _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, t, ramp)
+        now = t
+    return now, when
+
+
+@kernel(inline=True)
+def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                     ev, i, now, ramp):
+    """Find and schedule the next crisis of a person who is at home now."""
+    when = _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp)
+    if (il[I_CHAIN] == 1 and when < fl[H_HORIZON] and person[i, LOCATION] == HOME
+            and person[i, HELD] != POOL_REABLEMENT and person[i, QUEUED] < 0):
+        now, when = _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows,
+                                      si, i, now, when)
+    _schedule(ev, fl[H_HORIZON], now, when, CRISIS, i, person[i, CRISIS_TOK], 0)
+
+
+@kernel(inline=True)
+def _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                 ev, i, now, ramp):
     """A new occupant of slot i: draw their death and their first crisis."""
     c = person[i, COHORT]
@@ -450,7 +562,7 @@ def _start_life(person, person_t, lay, coh, fl, il, hz,
     person[i, DEATH_TOK] += 1
     _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
               person[i, DEATH_TOK], 0)
-    _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+    _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                      ev, i, now, ramp)
 
 
@@ -536,7 +648,7 @@ def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, p
 @kernel(inline=True)
 def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log,
                rows,
-               lay, coh, fl, il, hz, ev, si, weights,
+               lay, coh, fl, il, hz, ev, si,
                i, now, y, ramp):
     c = person[i, COHORT]
     person[i, CRISIS_COUNT] += 1
@@ -544,42 +656,11 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     person[i, EPISODE_K] = k
     key = _key(person[i, GEN], k, 0)
     n_types = il[I_N_TYPES]
-    for j in range(n_types):
-        col = N_HOT + j
-        weights[j] = lay[c, col, 0] + ramp * (lay[c, col, 1] - lay[c, col, 0])
-    total = 0.0
-    for j in range(n_types):
-        total += weights[j]
-    u = keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key) * total
-    kind = n_types - 1
-    acc = 0.0
-    for j in range(n_types):
-        acc += weights[j]
-        if u < acc:
-            kind = j
-            break
+    kind = _crisis_kind(lay, c, n_types, ramp, keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key))
     person[i, KIND] = kind
     counts[y, C_CRISES] += 1.0
-    if log.shape[0] > 0:
-        row = si[N_ROWS]
-        if row >= log.shape[0]:
-            si[STATUS] = LOG_FULL
-            return
-        si[N_ROWS] += 1
-        rows[i] = row
-        log[row, 0] = i
-        log[row, 1] = person[i, GEN]
-        log[row, 2] = k
-        log[row, 3] = now
-        log[row, 4] = kind
-        log[row, 5] = 0
-        log[row, 6] = -1
-        log[row, 7] = -1
-        log[row, 8] = math.nan
-        log[row, 9] = math.nan
-        log[row, 10] = -1
-        log[row, 11] = math.nan
-        log[row, 12] = 0
+    if not _log_crisis(person, log, rows, si, i, k, now, kind):
+        return
 
     service = coh[c, N_COH + kind]
     if service >= 0 and (keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
@@ -600,7 +681,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
             return
     counts[y, C_ED] += 1.0
     if keyed_uniform(il[I_KEYS + ADMISSION], i, key) >= _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp):
-        _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                          ev, i, now, ramp)
         return
     _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
@@ -654,7 +735,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
         _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
                    si, sf, i, np.bool_(False), now, y)
         person[i, LOCATION] = HOME
-        _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                          ev, i, now, ramp)
         return
     _touch_delayed(si, sf, counts, now, y)
@@ -732,7 +813,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
         _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, coh, fl, il,
                            ev, i, k, now, y)
         person[i, LOCATION] = HOME
-        _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                          ev, i, now, ramp)
         return
     if pools[target, KIND_OF_POOL] == AT_HOME:
@@ -740,7 +821,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
                     i, target, k, now, y)
         if where != HOME:
             person[i, LOCATION] = HOME
-            _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+            _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                              ev, i, now, ramp)
         return
     # A step-down bed.
@@ -773,7 +854,7 @@ def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, c
     _release(pools, pool_f, pool_year, pool, now, y)
     person[i, STAY_POOL] = -1
     person[i, LOCATION] = HOME
-    _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+    _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                      ev, i, now, ramp)
 
 
@@ -838,7 +919,7 @@ def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
     person[i, SCHED_COUNT] = 0
     person_t[i, LAST_DISCHARGE] = -math.inf
     person[i, LOCATION] = HOME
-    _start_life(person, person_t, lay, coh, fl, il, hz,
+    _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                 ev, i, now, ramp)
 
 
@@ -913,7 +994,7 @@ def _anyone_to_move(pools, il):
 
 @kernel
 def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, sf,
-              lay, coh, fl, il, hz, capacity, initial, weights,
+              lay, coh, fl, il, hz, capacity, initial,
               counts, places, pool_year, los_hist, daily, log, rows):
     """Run the whole event loop; returns a status code (OK, or which array was too small)."""
     horizon = fl[H_HORIZON]
@@ -932,10 +1013,12 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             stay = -pool_f[p, MEAN_DAYS] * math.log(keyed_uniform(il[I_KEYS + INITIAL_OCCUPANCY], p, slot))
             _schedule(ev, horizon, 0.0, stay, STAY_END, -1, 0, p)
     for i in range(person.shape[0]):
-        _start_life(person, person_t, lay, coh, fl, il, hz,
+        _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                     ev, i, 0.0, ramp)
     if evs[EV_STATUS] != OK:
         return evs[EV_STATUS]
+    if si[STATUS] != OK:
+        return si[STATUS]
     day = 0
     clock_next = -1.0
     y = 0
@@ -946,6 +1029,12 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         tok = heap_k[0, 2]
         aux = heap_k[0, 3]
         _drop_first(ev)
+        if (kind == CRISIS and il[I_CHAIN] == 1 and evs[HEAP_SIZE] > 0 and heap_t[0] == now
+                and heap_k[0, 0] >> 56 == CRISIS):
+            # Two crises at the same instant go in the order they were scheduled, and a crisis
+            # after attendances counted at once was scheduled earlier than the reference
+            # engine schedules it: the run is done again without counting them at once.
+            return CRISIS_TIE
         _prefetch_next(heap_k, evs, person, person_t, lay, coh)
         # Stale events (a token moved on since they were scheduled) are dropped unseen.
         if kind == DEATH_EVENT:
@@ -1008,7 +1097,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                 _release(pools, pool_f, pool_year, aux, now, y)
                 person[i, LOCATION] = HOME
                 person[i, STAY_POOL] = -1
-                _schedule_crisis(person, person_t, lay, coh, fl, il, hz,
+                _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                                  ev, i, now, ramp)
             else:
                 _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t,
@@ -1025,7 +1114,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         elif kind == CRISIS:
             _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
                        log, rows, lay, coh, fl, il, hz, ev, si,
-                       weights, i, now, y, ramp)
+                       i, now, y, ramp)
         else:  # CHECK91
             settle = False
             y91 = _year(now - CHECK_DAYS, n_years)
@@ -1103,13 +1192,14 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
                   dtype=np.float64)
     keys = np.array([stream_key(seed, stream) for stream in range(N_STREAMS)], dtype=np.uint64)
     il = np.concatenate([np.array([seed, flow.n_years, int(flow.los_mixed), int(flow.escalate),
-                                   n_types, cold], dtype=np.int64), keys.view(np.int64)])
+                                   n_types, cold], dtype=np.int64), keys.view(np.int64),
+                         np.array([1], dtype=np.int64)])  # I_CHAIN
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return dict(lay=lay, coh=coh, fl=fl, il=il, g=f64(g), r=f64(r), growth=f64(flow.growth),
                 ramp_table=f64(flow.ramp), capacity=i64(flow.capacity),
                 initial=i64(flow.pool_initial),
-                cohort0=i64(flow.person_cohort), weights=np.zeros(max(n_types, 1)))
+                cohort0=i64(flow.person_cohort))
 
 
 def _aligned_zeros(shape: tuple[int, int], dtype) -> np.ndarray:
@@ -1206,9 +1296,15 @@ def _initial_sizes(flow: FlowParams, log_episodes: bool) -> tuple[int, int, int,
     return heap_size, far_size, queue_size, log_rows
 
 
-def run(flow: FlowParams, seed: int, log_episodes: bool = False) -> RunResult:
-    """Run the fast engine once; same contract as `sim.engine_reference.run`."""
+def run(flow: FlowParams, seed: int, log_episodes: bool = False,
+        attendances_at_once: bool = True) -> RunResult:
+    """Run the fast engine once; same contract as `sim.engine_reference.run`.
+
+    *attendances_at_once* False sends every crisis through the event list (see
+    `_attendances_only`); the results are the same either way, which a test checks.
+    """
     f = _flow_arrays(flow, int(seed))
+    f["il"][I_CHAIN] = int(attendances_at_once)
     heap_size, far_size, queue_size, log_rows = _initial_sizes(flow, log_episodes)
     while True:
         s = _state_arrays(flow, heap_size, far_size, queue_size, log_rows)
@@ -1216,10 +1312,22 @@ def run(flow: FlowParams, seed: int, log_episodes: bool = False) -> RunResult:
             s["person"], s["person_t"], f["cohort0"], s["pools"], s["pool_f"], s["queue"],
             s["queue_t"], s["ev"], s["si"], s["sf"], f["lay"], f["coh"], f["fl"],
             f["il"], (f["g"], f["r"], f["growth"], f["ramp_table"]), f["capacity"], f["initial"],
-            f["weights"], s["counts"], s["places"], s["pool_year"], s["los_hist"], s["daily"],
+            s["counts"], s["places"], s["pool_year"], s["los_hist"], s["daily"],
             s["log"], s["rows"])
+        if status == OK and log_episodes and f["il"][I_CHAIN] == 1:
+            # Attendances counted at once wrote their rows early: put the rows in time order,
+            # the reference engine's. Two crises at the same instant would keep the order of
+            # writing, which is not the reference's: then the run is done again without.
+            log = s["log"][: s["si"][N_ROWS]]
+            order = np.argsort(log[:, 3], kind="stable")
+            log[:] = log[order]
+            if np.any(log[1:, 3] == log[:-1, 3]):
+                status = CRISIS_TIE
         if status == OK:
             return _result(flow, s, log_episodes)
+        if status == CRISIS_TIE:
+            f["il"][I_CHAIN] = 0
+            continue
         # Too small: the run is deterministic, so running it again with more room changes
         # nothing but the room.
         if status == HEAP_FULL:

@@ -97,6 +97,22 @@ def test_small_place(small_flow, seed):
     assert_same_run(fast, reference)
 
 
+def test_attendances_counted_at_once_or_as_events(small_flow, short_bnes):
+    """Counting attendance-only crises at once (the default) or sending each through the
+    event list gives the same run; the second is also what a run falls back to when two
+    crises fall at the same instant."""
+    assert_same_run(engine_fast.run(small_flow, 7, log_episodes=True),
+                    engine_fast.run(small_flow, 7, log_episodes=True, attendances_at_once=False))
+    scenario = short_bnes
+    flow = lower_place(scenario, generate(scenario, 5))
+    at_once = engine_fast.run(flow, 5)
+    one_by_one = engine_fast.run(flow, 5, attendances_at_once=False)
+    assert_same_run(at_once, one_by_one)
+    # Many crises are attendances and nothing else, so many were counted at once.
+    crises, admitted = at_once.counter("crises").sum(), at_once.counter("admissions").sum()
+    assert crises > 2 * admitted
+
+
 def test_short_default_place(short_bnes):
     flow = lower_place(short_bnes, generate(short_bnes, 3))
     fast, reference = both_engines(flow, 11, log_episodes=False)
