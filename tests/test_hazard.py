@@ -41,6 +41,18 @@ def integral(growth, ramp, a, base, extra, t):
     return total + growth[a, m // 12] * (base + extra * ramp[m]) * (t - m * DAYS_PER_MONTH)
 
 
+def spent(growth, ramp, a, base, extra, now, t, windows):
+    """Hazard spent from now to t, each part weighted by the multiplier in force."""
+    readmit_until, readmit_mult, eol_start, eol_mult = windows
+    cuts = sorted({now, t, *(x for x in (readmit_until, eol_start) if now < x < t)})
+    total = 0.0
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        mult = (readmit_mult if lo < readmit_until else 1.0) * (eol_mult if lo >= eol_start else 1.0)
+        total += mult * (integral(growth, ramp, a, base, extra, hi)
+                         - integral(growth, ramp, a, base, extra, lo))
+    return total
+
+
 @pytest.mark.parametrize("extra_share", [0.0, -0.4, 0.6, -1.0])
 def test_inverse_inverts_the_cumulative_hazard(extra_share):
     g, r, growth, ramp = tables()
@@ -89,21 +101,12 @@ def test_next_crisis_spends_the_target_through_the_windows():
         target = -math.log(rng.uniform())
         when = next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
                            readmit_until, readmit_mult, eol_start, eol_mult, death)
-        H = lambda t: integral(growth, ramp, a, base, extra, t)  # noqa: E731
-
-        def spent(t):
-            cuts = sorted({now, t, *(x for x in (readmit_until, eol_start) if now < x < t)})
-            total = 0.0
-            for lo, hi in zip(cuts[:-1], cuts[1:]):
-                mult = (readmit_mult if lo < readmit_until else 1.0) * (eol_mult if lo >= eol_start else 1.0)
-                total += mult * (H(hi) - H(lo))
-            return total
-
+        windows = (readmit_until, readmit_mult, eol_start, eol_mult)
         end = min(death, horizon)
         if when == math.inf:
-            assert spent(end) <= target * (1 + 1e-9)
+            assert spent(growth, ramp, a, base, extra, now, end, windows) <= target * (1 + 1e-9)
         else:
             found += 1
             assert now <= when < end
-            assert spent(when) == pytest.approx(target, rel=1e-8, abs=1e-10)
+            assert spent(growth, ramp, a, base, extra, now, when, windows) == pytest.approx(target, rel=1e-8, abs=1e-10)
     assert found > 50
