@@ -1,4 +1,4 @@
-"""The `caresim` command: run, compare, schema, population (and more as they land)."""
+"""The `caresim` command: run, compare, schema, population, batch, sweep, validate, report."""
 
 from __future__ import annotations
 
