@@ -110,9 +110,9 @@ NEXT, FILL = 0, 1
 # Flow scalars: fl (float64) and il (int64).
 (H_HORIZON, H_EOL_MULT, H_EOL_WINDOW, H_READMIT_WINDOW, H_SHORT_RATIO, H_SHORT_SHARE, H_SIGMA,
  H_TRIM) = range(8)
-I_SEED, I_N_YEARS, I_LOS_MIXED, I_ESCALATE, I_N_TYPES, I_COLD = range(6)
-# il[I_KEYS + stream]: the stream's key (randomness.stream_key) as int64 bits.
-I_KEYS = 6
+I_N_YEARS, I_LOS_MIXED, I_ESCALATE, I_N_TYPES, I_COLD = range(5)
+# il[I_KEYS + stream]: the stream's key (randomness.stream_key, from the seed) as int64 bits.
+I_KEYS = 5
 # il[I_CHAIN]: 1 to count emergency-attendance-only crises at once (`_attendances_only`).
 I_CHAIN = I_KEYS + N_STREAMS
 # Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and the arm's at
@@ -461,6 +461,24 @@ def _crisis_kind(lay, c, n_types, ramp, u):
 
 
 @kernel(inline=True)
+def _crisis_draws(lay, coh, il, c, i, key, ramp):
+    """What a crisis's own draws say: (type, divertible, admitted if it reaches ED).
+
+    Divertible means the type has a diversion service and the diversion draw says yes; the
+    crisis is then diverted if that service has a free place. These are pure functions of the
+    draws and the ramp, not of the services' state.
+    """
+    n_types = il[I_N_TYPES]
+    kind = _crisis_kind(lay, c, n_types, ramp, keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key))
+    divertible = coh[c, N_COH + kind] >= 0 and (
+        keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
+        < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp))
+    admitted = (keyed_uniform(il[I_KEYS + ADMISSION], i, key)
+                < _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp))
+    return kind, divertible, admitted
+
+
+@kernel(inline=True)
 def _log_crisis(person, log, rows, si, i, k, now, kind):
     """Start the person's episode-log row for crisis k, if the log is kept; False if full."""
     if log.shape[0] == 0:
@@ -503,7 +521,6 @@ def _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows,
     left to the event list.
     """
     horizon = fl[H_HORIZON]
-    n_types = il[I_N_TYPES]
     n_years = il[I_N_YEARS]
     ramp_table = hz[3]
     last_month = ramp_table.shape[0] - 1
@@ -516,13 +533,8 @@ def _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows,
         ramp = ramp_table[month if month < last_month else last_month]
         k = person[i, CRISIS_COUNT] + 1
         key = _key(person[i, GEN], k, 0)
-        kind = _crisis_kind(lay, c, n_types, ramp, keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key))
-        service = coh[c, N_COH + kind]
-        if service >= 0 and (keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
-                             < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp)):
-            break
-        if (keyed_uniform(il[I_KEYS + ADMISSION], i, key)
-                < _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp)):
+        kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, key, ramp)
+        if divertible or admitted:
             break
         if not _log_crisis(person, log, rows, si, i, k, t, kind):
             break
@@ -655,16 +667,14 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     k = person[i, CRISIS_COUNT]
     person[i, EPISODE_K] = k
     key = _key(person[i, GEN], k, 0)
-    n_types = il[I_N_TYPES]
-    kind = _crisis_kind(lay, c, n_types, ramp, keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key))
+    kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, key, ramp)
     person[i, KIND] = kind
     counts[y, C_CRISES] += 1.0
     if not _log_crisis(person, log, rows, si, i, k, now, kind):
         return
 
     service = coh[c, N_COH + kind]
-    if service >= 0 and (keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
-                         < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp)):
+    if divertible:
         if pools[service, OCC] < pools[service, CAP]:
             _leave_home(person, pools, pool_f, pool_year, i, now, y)
             _take(pools, pool_f, pool_year, service, now, y)
@@ -680,7 +690,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
                       person[i, STAY_TOK], service)
             return
     counts[y, C_ED] += 1.0
-    if keyed_uniform(il[I_KEYS + ADMISSION], i, key) >= _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp):
+    if not admitted:
         _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                          ev, i, now, ramp)
         return
@@ -1191,7 +1201,7 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
                    flow.los_short_ratio, flow.los_short_share, flow.los_sigma, flow.trim_days],
                   dtype=np.float64)
     keys = np.array([stream_key(seed, stream) for stream in range(N_STREAMS)], dtype=np.uint64)
-    il = np.concatenate([np.array([seed, flow.n_years, int(flow.los_mixed), int(flow.escalate),
+    il = np.concatenate([np.array([flow.n_years, int(flow.los_mixed), int(flow.escalate),
                                    n_types, cold], dtype=np.int64), keys.view(np.int64),
                          np.array([1], dtype=np.int64)])  # I_CHAIN
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
