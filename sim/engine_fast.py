@@ -17,8 +17,9 @@ Where the time went, and what was done about it (docs/performance.md has the fig
   megabytes; while it is handled, the rows the next events will read are fetched
   (`_prefetch_next`). A person's row is 128 aligned bytes; a cohort's row starts with what
   every crisis reads.
-- The event list. Everyone's next crisis and death wait in buckets of a few days; only the
-  events due soon are in the binary heap, which stays small.
+- The event list. Everyone's next crisis and death wait in buckets of a few days; a bucket
+  is sorted when its days come and then read in order, and only events scheduled into days
+  already sorted go through a binary heap, which stays small.
 - The clock. An event's year and the ramp in force change only at month boundaries, so
   they are worked out once a month, with an exact floor division (`sim.hazard.floor_div`).
 - Attendances. Most crises end in an emergency attendance and nothing else, which the draws
@@ -104,8 +105,13 @@ N_POOL_F = 3
 N_DELAYED, DELAYED_YEAR, N_ROWS, EVENTS, STATUS = range(5)
 DELAYED_T = 0
 # The event list's int64 scalars (evs) and chunk table columns (chunks).
-HEAP_SIZE, SEQ, NEXT_BUCKET, FREE, EV_STATUS = range(5)
+HEAP_SIZE, SEQ, NEXT_BUCKET, FREE, EV_STATUS, RUN_POS, RUN_LEN = range(7)
 NEXT, FILL = 0, 1
+# Where the next event comes from (`_next_event`).
+NO_EVENT, FROM_RUN, FROM_HEAP = 0, 1, 2
+# `_prefetch_next` fetches the cohort parameters of the run's event this many places on, and
+# the person row of the one after (timed: 0 and 1 up to 2 and 4 all within noise).
+PF_COHORT, PF_PERSON = 1, 2
 
 # Flow scalars: fl (float64) and il (int64).
 (H_HORIZON, H_EOL_MULT, H_EOL_WINDOW, H_READMIT_WINDOW, H_SHORT_RATIO, H_SHORT_SHARE, H_SIGMA,
@@ -181,15 +187,18 @@ def _mix(lay, c, col, ramp):
 
 # --- the event list ---------------------------------------------------------------------
 #
-# ev = (heap_t, heap_k, far_t, far_k, chunks, heads, evs). Events are ordered by (time,
-# kind << 56 | sequence number), the reference engine's (time, priority, sequence). Near
-# events wait in a binary heap (heap_t: time; heap_k: key, person, token, aux). Most events
-# are far ahead (everyone's next crisis and death), so they wait instead in buckets of
-# BUCKET_DAYS days, and a bucket moves into the heap when the heap's earliest event reaches
-# it. The heap stays small and in cache; the order is the same as one heap's, since every
-# event left in a bucket is later than every event in the heap. A bucket is a list of chunks
-# of CHUNK events (far_t, far_k; chunks holds each chunk's next chunk and fill), so filling
-# and emptying it reads and writes memory in order.
+# ev = (heap_t, heap_k, far_t, far_k, chunks, heads, evs, run_t, run_k, hist). Events are
+# ordered by (time, kind << 56 | sequence number), the reference engine's (time, priority,
+# sequence). Most events are far ahead (everyone's next crisis and death), so they wait in
+# buckets of BUCKET_DAYS days. A bucket is a list of chunks of CHUNK events (far_t, far_k;
+# chunks holds each chunk's next chunk and fill), so filling and emptying it reads and writes
+# memory in order. When everything before a bucket has happened, the bucket is sorted into
+# the run (run_t, run_k), which is then read in order: a counting sort on the time's place in
+# the bucket, finished by an insertion sort that has almost nothing left to do (`_fill_run`).
+# An event scheduled into a bucket already sorted goes into a small binary heap instead
+# (heap_t: time; heap_k: key, person, token, aux). The next event is the earlier of the
+# run's next and the heap's first, and every event left in a bucket is later than both, so
+# the order is the same as one heap's.
 
 
 @kernel
@@ -231,7 +240,7 @@ def _schedule(ev, horizon, now, when, kind, person, tok, aux):
     when = now + (when - now)
     if not when < horizon:
         return
-    heap_t, heap_k, far_t, far_k, chunks, heads, evs = ev
+    heap_t, heap_k, far_t, far_k, chunks, heads, evs = ev[0], ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]
     key = (kind << 56) | evs[SEQ]
     evs[SEQ] += 1
     bucket = int(when) // BUCKET_DAYS
@@ -260,25 +269,108 @@ def _schedule(ev, horizon, now, when, kind, person, tok, aux):
     far_k[chunk, j, 3] = aux
 
 
+@kernel
+def _fill_run(ev, b):
+    """Sort bucket b's events into the run and free its chunks (the run is used up)."""
+    far_t, far_k, chunks, heads, evs, run_t, run_k, hist = (
+        ev[2], ev[3], ev[4], ev[5], ev[6], ev[7], ev[8], ev[9])
+    count = 0
+    chunk = heads[b]
+    while chunk >= 0:
+        count += chunks[chunk, FILL]
+        chunk = chunks[chunk, NEXT]
+    if count > run_t.shape[0]:
+        evs[EV_STATUS] = HEAP_FULL
+        return
+    # Counting sort into `count` equal slices of the bucket's days: about one event a slice.
+    start = float(b * BUCKET_DAYS)
+    scale = count / BUCKET_DAYS
+    for s in range(count + 1):
+        hist[s] = 0
+    chunk = heads[b]
+    while chunk >= 0:
+        for j in range(chunks[chunk, FILL]):
+            s = int((far_t[chunk, j] - start) * scale)
+            hist[(s if s < count else count - 1) + 1] += 1
+        chunk = chunks[chunk, NEXT]
+    for s in range(1, count + 1):
+        hist[s] += hist[s - 1]
+    chunk = heads[b]
+    while chunk >= 0:
+        for j in range(chunks[chunk, FILL]):
+            t = far_t[chunk, j]
+            s = int((t - start) * scale)
+            s = s if s < count else count - 1
+            at = hist[s]
+            hist[s] = at + 1
+            run_t[at] = t
+            run_k[at, 0] = far_k[chunk, j, 0]
+            run_k[at, 1] = far_k[chunk, j, 1]
+            run_k[at, 2] = far_k[chunk, j, 2]
+            run_k[at, 3] = far_k[chunk, j, 3]
+        after = chunks[chunk, NEXT]
+        chunks[chunk, NEXT] = evs[FREE]
+        evs[FREE] = chunk
+        chunk = after
+    heads[b] = -1
+    # Only events of one slice can be out of order (and equal times ordered by key).
+    for j in range(1, count):
+        t = run_t[j]
+        k0 = run_k[j, 0]
+        if t > run_t[j - 1] or (t == run_t[j - 1] and k0 > run_k[j - 1, 0]):
+            continue
+        k1, k2, k3 = run_k[j, 1], run_k[j, 2], run_k[j, 3]
+        i = j
+        while i > 0 and (t < run_t[i - 1] or (t == run_t[i - 1] and k0 < run_k[i - 1, 0])):
+            run_t[i] = run_t[i - 1]
+            run_k[i, 0] = run_k[i - 1, 0]
+            run_k[i, 1] = run_k[i - 1, 1]
+            run_k[i, 2] = run_k[i - 1, 2]
+            run_k[i, 3] = run_k[i - 1, 3]
+            i -= 1
+        run_t[i] = t
+        run_k[i, 0] = k0
+        run_k[i, 1] = k1
+        run_k[i, 2] = k2
+        run_k[i, 3] = k3
+    evs[RUN_POS] = 0
+    evs[RUN_LEN] = count
+
+
 @kernel(inline=True)
 def _next_event(ev):
-    """Make heap index 0 the earliest event, moving buckets in; False when none is left."""
-    heap_t, heap_k, far_t, far_k, chunks, heads, evs = ev
-    while evs[NEXT_BUCKET] < heads.shape[0] and (
-            evs[HEAP_SIZE] == 0 or int(heap_t[0]) // BUCKET_DAYS >= evs[NEXT_BUCKET]):
+    """Where the earliest event is (FROM_RUN or FROM_HEAP), sorting buckets in; NO_EVENT if none."""
+    heap_t, heap_k, heads, evs, run_t, run_k = ev[0], ev[1], ev[5], ev[6], ev[7], ev[8]
+    while True:
+        pos = evs[RUN_POS]
+        if pos < evs[RUN_LEN]:
+            if evs[HEAP_SIZE] > 0 and (heap_t[0] < run_t[pos] or (
+                    heap_t[0] == run_t[pos] and heap_k[0, 0] < run_k[pos, 0])):
+                return FROM_HEAP
+            return FROM_RUN
+        if evs[HEAP_SIZE] > 0:
+            return FROM_HEAP
         b = evs[NEXT_BUCKET]
-        chunk = heads[b]
-        while chunk >= 0:
-            for j in range(chunks[chunk, FILL]):
-                _heap_insert(heap_t, heap_k, evs, far_t[chunk, j], far_k[chunk, j, 0],
-                             far_k[chunk, j, 1], far_k[chunk, j, 2], far_k[chunk, j, 3])
-            after = chunks[chunk, NEXT]
-            chunks[chunk, NEXT] = evs[FREE]
-            evs[FREE] = chunk
-            chunk = after
-        heads[b] = -1
+        if b >= heads.shape[0]:
+            return NO_EVENT
         evs[NEXT_BUCKET] = b + 1
-    return evs[HEAP_SIZE] > 0
+        if heads[b] >= 0:
+            _fill_run(ev, np.int64(b))
+            if evs[EV_STATUS] != OK:
+                return NO_EVENT
+
+
+@kernel(inline=True)
+def _peek(ev):
+    """Time and key of the earliest event left (inf and -1 if none is in the run or heap)."""
+    heap_t, heap_k, evs, run_t, run_k = ev[0], ev[1], ev[6], ev[7], ev[8]
+    pos = evs[RUN_POS]
+    t, k = math.inf, np.int64(-1)
+    if pos < evs[RUN_LEN]:
+        t, k = run_t[pos], run_k[pos, 0]
+    if evs[HEAP_SIZE] > 0 and (heap_t[0] < t or (heap_t[0] == t and heap_k[0, 0] < k)):
+        t, k = heap_t[0], heap_k[0, 0]
+    return t, k
 
 
 @kernel
@@ -322,27 +414,29 @@ def _drop_first(ev):
 
 
 @kernel(inline=True)
-def _prefetch_next(heap_k, evs, person, person_t, lay, coh):
+def _prefetch_next(ev, person, person_t, lay, coh):
     """Start fetching what the next events will read, while this one is handled.
 
     Most of an event's time would otherwise go in waiting for its person's row and its
-    cohort's parameters to arrive from memory. The next event is at the heap's root: its
-    person's row was fetched one event ago, so its cohort is known now. The one after it is
-    one of the root's two children: their persons' rows are fetched now.
+    cohort's parameters to arrive from memory. Far events come from the run in order, so
+    what is coming is known: with the run's next event at place p, the person row of the
+    event at p + PF_PERSON is fetched now, and the cohort parameters of the event at
+    p + PF_COHORT, whose person row was fetched an event ago. Near events come from the small
+    heap, whose people were seen recently.
     """
-    n = evs[HEAP_SIZE]
-    if n > 0 and heap_k[0, 1] >= 0:
-        c = person[heap_k[0, 1], COHORT]
+    evs, run_k = ev[6], ev[8]
+    pos = evs[RUN_POS]
+    if pos + PF_COHORT < evs[RUN_LEN] and run_k[pos + PF_COHORT, 1] >= 0:
+        c = person[run_k[pos + PF_COHORT, 1], COHORT]
         for col in range(0, lay.shape[1], 4):  # four columns of two layers: a cache line
             prefetch(lay, c, col)
         prefetch(coh, c, 0)
         prefetch(coh, c, coh.shape[1] - 1)
-    for child in range(1, 3):
-        if n > child and heap_k[child, 1] >= 0:
-            who = heap_k[child, 1]
-            prefetch(person, who, 0)
-            prefetch(person, who, N_PERSON - 1)
-            prefetch(person_t, who, 0)
+    if pos + PF_PERSON < evs[RUN_LEN] and run_k[pos + PF_PERSON, 1] >= 0:
+        who = run_k[pos + PF_PERSON, 1]
+        prefetch(person, who, 0)
+        prefetch(person, who, N_PERSON - 1)
+        prefetch(person_t, who, 0)
 
 
 # --- pools and queues ---------------------------------------------------------------------
@@ -1012,7 +1106,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
     n_days = daily.shape[0]
     n_pools = pools.shape[0]
     ramp_table = hz[3]
-    heap_t, heap_k, evs = ev[0], ev[1], ev[6]
+    heap_t, heap_k, evs, run_t, run_k = ev[0], ev[1], ev[6], ev[7], ev[8]
     ramp = _ramp(ramp_table, 0.0)
     for y in range(1, n_years):
         _schedule(ev, horizon, 0.0, y * DAYS_PER_YEAR, YEAR_START, -1, 0, y)
@@ -1032,20 +1126,33 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
     day = 0
     clock_next = -1.0
     y = 0
-    while _next_event(ev):
-        now = heap_t[0]
-        kind = heap_k[0, 0] >> 56
-        i = heap_k[0, 1]
-        tok = heap_k[0, 2]
-        aux = heap_k[0, 3]
-        _drop_first(ev)
-        if (kind == CRISIS and il[I_CHAIN] == 1 and evs[HEAP_SIZE] > 0 and heap_t[0] == now
-                and heap_k[0, 0] >> 56 == CRISIS):
+    while True:
+        source = _next_event(ev)
+        if source == NO_EVENT:
+            break
+        if source == FROM_RUN:
+            pos = evs[RUN_POS]
+            now = run_t[pos]
+            kind = run_k[pos, 0] >> 56
+            i = run_k[pos, 1]
+            tok = run_k[pos, 2]
+            aux = run_k[pos, 3]
+            evs[RUN_POS] = pos + 1
+        else:
+            now = heap_t[0]
+            kind = heap_k[0, 0] >> 56
+            i = heap_k[0, 1]
+            tok = heap_k[0, 2]
+            aux = heap_k[0, 3]
+            _drop_first(ev)
+        if kind == CRISIS and il[I_CHAIN] == 1:
             # Two crises at the same instant go in the order they were scheduled, and a crisis
             # after attendances counted at once was scheduled earlier than the reference
             # engine schedules it: the run is done again without counting them at once.
-            return CRISIS_TIE
-        _prefetch_next(heap_k, evs, person, person_t, lay, coh)
+            next_t, next_k = _peek(ev)
+            if next_t == now and next_k >> 56 == CRISIS:
+                return CRISIS_TIE
+        _prefetch_next(ev, person, person_t, lay, coh)
         # Stale events (a token moved on since they were scheduled) are dropped unseen.
         if kind == DEATH_EVENT:
             if tok != person[i, DEATH_TOK]:
@@ -1141,6 +1248,8 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             return si[STATUS]
         if evs[EV_STATUS] != OK:
             return evs[EV_STATUS]
+    if evs[EV_STATUS] != OK:
+        return evs[EV_STATUS]
     while day < n_days:
         for p in range(n_pools):
             daily[day, p] = pools[p, OCC]
@@ -1228,10 +1337,12 @@ def _event_list(flow: FlowParams, heap_size: int, far_size: int) -> tuple:
     chunks = np.zeros((n_chunks, 2), dtype=np.int64)
     chunks[:, NEXT] = np.arange(1, n_chunks + 1)  # the free list runs through every chunk
     chunks[-1, NEXT] = -1
-    evs = np.zeros(5, dtype=np.int64)
+    evs = np.zeros(7, dtype=np.int64)
     return (np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
             np.empty((n_chunks, CHUNK)), np.empty((n_chunks, CHUNK, 4), dtype=np.int64),
-            chunks, np.full(n_buckets, -1, dtype=np.int64), evs)
+            chunks, np.full(n_buckets, -1, dtype=np.int64), evs,
+            np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
+            np.empty(heap_size + 1, dtype=np.int64))
 
 
 def _state_arrays(flow: FlowParams, heap_size: int, far_size: int, queue_size: int,
