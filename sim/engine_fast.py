@@ -34,6 +34,7 @@ so nothing changes).
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -1275,10 +1276,12 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     base = flow.crisis_rate[0].sum(axis=1)
     extra = flow.crisis_rate[1].sum(axis=1) - base
     cold = N_HOT + 4 * n_types
-    lay = np.zeros((n_cohorts, cold + N_COLD, 2))
+    # Built column by column as [column, layer, cohort] (each write in order), then turned
+    # into the kernel's [cohort, column, layer] in one pass.
+    columns = np.zeros((cold + N_COLD, 2, n_cohorts))
     for col, values in ((L_BASE, base), (L_EXTRA, extra), (cold + L_MORTALITY, flow.mortality)):
-        lay[:, col, 0] = values
-        lay[:, col, 1] = values
+        columns[col, 0] = values
+        columns[col, 1] = values
     for col, layers in ((L_EOL_FOUND, flow.eol_found),
                         (L_EOL_FOUND_MULT, flow.eol_found_multiplier),
                         (L_READMIT_MULT, flow.readmit_multiplier),
@@ -1286,16 +1289,15 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
                         (cold + L_TERMINAL_FOUND, flow.terminal_death_found),
                         (cold + L_HOSP_DEATH, flow.hospital_death),
                         (cold + L_STEP_DOWN_CH, flow.step_down_care_home)):
-        lay[:, col, :] = np.asarray(layers, dtype=np.float64).T
+        columns[col] = layers
     for col, layers in ((cold + L_PATHWAY, flow.pathway), (cold + L_ASSESS, flow.assess_mean),
                         (cold + L_REABLE, flow.reablement_outcome)):
-        for j in range(layers.shape[2]):
-            lay[:, col + j, :] = np.asarray(layers[:, :, j], dtype=np.float64).T
+        columns[col:col + layers.shape[2]] = np.moveaxis(layers, 2, 0)
     for offset, layers in ((T_RATE, flow.crisis_rate), (T_DIVERT, flow.divert_prob),
                            (T_ADMIT, flow.admit_prob), (T_LOS, flow.los_mean)):
-        for k in range(n_types):
-            column = N_HOT + offset * n_types + k
-            lay[:, column, :] = np.asarray(layers[:, :, k], dtype=np.float64).T
+        column = N_HOT + offset * n_types
+        columns[column:column + n_types] = np.moveaxis(layers, 2, 0)
+    lay = np.ascontiguousarray(columns.transpose(2, 0, 1))
     n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
     coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)
     coh[:, K_AGE] = flow.cohort_age
@@ -1321,43 +1323,86 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
                 cohort0=i64(flow.person_cohort))
 
 
-def _aligned_zeros(shape: tuple[int, int], dtype) -> np.ndarray:
-    """Zeros whose rows start on a cache-line pair (128 bytes), so a row is fetched whole."""
+def _aligned_empty(shape: tuple[int, int], dtype) -> np.ndarray:
+    """An array whose rows start on a cache-line pair (128 bytes), so a row is fetched whole."""
     itemsize = np.dtype(dtype).itemsize
     count = shape[0] * shape[1]
-    raw = np.zeros(count + 128 // itemsize, dtype=dtype)
+    raw = np.empty(count + 128 // itemsize, dtype=dtype)
     skip = (-raw.ctypes.data % 128) // itemsize
     return raw[skip:skip + count].reshape(shape)
 
 
-def _event_list(flow: FlowParams, heap_size: int, far_size: int) -> tuple:
-    """An empty event list (see the event list section)."""
+@kernel
+def _reset(person, person_t, cohort0, chunks, heads, evs):
+    """Make the people and the event list as they are before a run, in one pass each."""
+    for i in range(person.shape[0]):
+        for col in range(N_PERSON):
+            person[i, col] = 0
+        person[i, COHORT] = cohort0[i]
+        person[i, HELD] = -1
+        person[i, STAY_POOL] = -1
+        person[i, QUEUED] = -1
+        for col in range(N_PERSON_T):
+            person_t[i, col] = 0.0
+        person_t[i, DEATH_T] = math.inf
+        person_t[i, LAST_DISCHARGE] = -math.inf
+    for k in range(chunks.shape[0]):  # the free list runs through every chunk
+        chunks[k, NEXT] = k + 1
+        chunks[k, FILL] = 0
+    chunks[chunks.shape[0] - 1, NEXT] = -1
+    for b in range(heads.shape[0]):
+        heads[b] = -1
+    for j in range(evs.shape[0]):
+        evs[j] = 0
+
+
+# Runs in one thread one after another (the arms and replications of a worker) keep their
+# largest arrays, the people and the event list, for the next run of the same size: filling
+# fresh memory costs the system a page fault every 4 KiB, about a tenth of a run of the
+# default place. Places above this many people (England) give them back after each run.
+REUSE_MAX_PEOPLE = 4_000_000
+_spare = threading.local()
+
+
+def _big_arrays(flow: FlowParams, heap_size: int, far_size: int, queue_size: int) -> dict:
+    """The people, queues and event list for a run, reset; reused from the last run if same size."""
+    n = flow.person_cohort.shape[0]
+    n_pools = len(flow.pool_names)
     n_buckets = int(flow.horizon_days) // BUCKET_DAYS + 1
     n_chunks = far_size // CHUNK + n_buckets
-    chunks = np.zeros((n_chunks, 2), dtype=np.int64)
-    chunks[:, NEXT] = np.arange(1, n_chunks + 1)  # the free list runs through every chunk
-    chunks[-1, NEXT] = -1
-    evs = np.zeros(7, dtype=np.int64)
-    return (np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
-            np.empty((n_chunks, CHUNK)), np.empty((n_chunks, CHUNK, 4), dtype=np.int64),
-            chunks, np.full(n_buckets, -1, dtype=np.int64), evs,
-            np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
-            np.empty(heap_size + 1, dtype=np.int64))
+    size = (n, n_pools, heap_size, n_chunks, queue_size, n_buckets)
+    kept = getattr(_spare, "arrays", None)
+    if kept is not None and kept[0] == size:
+        big = kept[1]
+    else:
+        _spare.arrays = None
+        big = dict(
+            person=_aligned_empty((n, N_PERSON), np.int64),
+            person_t=_aligned_empty((n, N_PERSON_T), np.float64),
+            queue=np.empty((n_pools, queue_size, 2), dtype=np.int64),
+            queue_t=np.empty((n_pools, queue_size)),
+            # See the event list section.
+            ev=(np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
+                np.empty((n_chunks, CHUNK)), np.empty((n_chunks, CHUNK, 4), dtype=np.int64),
+                np.empty((n_chunks, 2), dtype=np.int64), np.empty(n_buckets, dtype=np.int64),
+                np.empty(7, dtype=np.int64),
+                np.empty(heap_size), np.empty((heap_size, 4), dtype=np.int64),
+                np.empty(heap_size + 1, dtype=np.int64)))
+        if n <= REUSE_MAX_PEOPLE:
+            _spare.arrays = (size, big)
+    ev = big["ev"]
+    _reset(big["person"], big["person_t"], np.ascontiguousarray(flow.person_cohort, np.int64),
+           ev[4], ev[5], ev[6])
+    return big
 
 
 def _state_arrays(flow: FlowParams, heap_size: int, far_size: int, queue_size: int,
                   log_rows: int) -> dict:
-    """Fresh state and result arrays for one attempt at a run."""
+    """State and result arrays for one attempt at a run: the people and event list reset,
+    the rest fresh."""
     n = flow.person_cohort.shape[0]
     n_pools = len(flow.pool_names)
     n_years = flow.n_years
-    person = _aligned_zeros((n, N_PERSON), np.int64)
-    person[:, COHORT] = flow.person_cohort
-    for col in (HELD, STAY_POOL, QUEUED):
-        person[:, col] = -1
-    person_t = _aligned_zeros((n, N_PERSON_T), np.float64)
-    person_t[:, DEATH_T] = math.inf
-    person_t[:, LAST_DISCHARGE] = -math.inf
     pools = np.zeros((n_pools, N_POOL), dtype=np.int64)
     pools[:, KIND_OF_POOL] = flow.pool_kind
     pools[:, CAP] = flow.capacity[:, 0]
@@ -1366,10 +1411,8 @@ def _state_arrays(flow: FlowParams, heap_size: int, far_size: int, queue_size: i
     pool_f[:, MAX_DAYS] = flow.pool_max_days
     n_places = len(flow.age_band_names) + len(flow.cluster_names) + len(flow.forum_names)
     return dict(
-        person=person, person_t=person_t, pools=pools, pool_f=pool_f,
-        queue=np.empty((n_pools, queue_size, 2), dtype=np.int64),
-        queue_t=np.empty((n_pools, queue_size)),
-        ev=_event_list(flow, heap_size, far_size),
+        **_big_arrays(flow, heap_size, far_size, queue_size),
+        pools=pools, pool_f=pool_f,
         si=np.zeros(8, dtype=np.int64), sf=np.zeros(2),
         counts=np.zeros((n_years, C_PATHWAY + 4)), places=np.zeros((n_years, n_places)),
         pool_year=np.zeros((n_years, 4, n_pools)), los_hist=np.zeros((n_years, LOS_BINS)),
