@@ -53,6 +53,7 @@ from sim.flow import (
     POOL_HOME_CARE,
     POOL_REABLEMENT,
     FlowParams,
+    type_running_sums,
 )
 from sim.hazard import floor_div, monthly_tables, next_crisis
 from sim.jit import kernel, prefetch
@@ -542,15 +543,14 @@ def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
 
 @kernel(inline=True)
 def _crisis_kind(lay, c, n_types, ramp, u):
-    """The crisis type for the uniform u, drawn in proportion to the type rates in force."""
-    total = 0.0
-    for j in range(n_types):
-        total += lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0])
-    u = u * total
-    acc = 0.0
-    for j in range(n_types):
-        acc += lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0])
-        if u < acc:
+    """The crisis type for the uniform u, drawn in proportion to the type rates in force.
+
+    The cohort's T_RATE columns hold running sums over the types (`flow.type_running_sums`).
+    """
+    last = N_HOT + n_types - 1
+    u = u * (lay[c, last, 0] + ramp * (lay[c, last, 1] - lay[c, last, 0]))
+    for j in range(n_types - 1):
+        if u < lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0]):
             return j
     return n_types - 1
 
@@ -1293,7 +1293,7 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     for col, layers in ((cold + L_PATHWAY, flow.pathway), (cold + L_ASSESS, flow.assess_mean),
                         (cold + L_REABLE, flow.reablement_outcome)):
         columns[col:col + layers.shape[2]] = np.moveaxis(layers, 2, 0)
-    for offset, layers in ((T_RATE, flow.crisis_rate), (T_DIVERT, flow.divert_prob),
+    for offset, layers in ((T_RATE, type_running_sums(flow)), (T_DIVERT, flow.divert_prob),
                            (T_ADMIT, flow.admit_prob), (T_LOS, flow.los_mean)):
         column = N_HOT + offset * n_types
         columns[column:column + n_types] = np.moveaxis(layers, 2, 0)

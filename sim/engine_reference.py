@@ -49,6 +49,7 @@ from sim.flow import (
     POOL_HOME_CARE,
     POOL_REABLEMENT,
     FlowParams,
+    type_running_sums,
 )
 from sim.hazard import monthly_tables, next_crisis
 from sim.population import CARE_HOME
@@ -121,6 +122,7 @@ class ReferenceEngine:
         self.g, self.r = monthly_tables(flow)
         self.base = flow.crisis_rate[0].sum(axis=1)
         self.extra = flow.crisis_rate[1].sum(axis=1) - self.base
+        self.type_sums = type_running_sums(flow)
         self.res = empty_result(flow.n_years, len(flow.age_band_names), len(flow.cluster_names),
                                 len(flow.forum_names), P, int(round(self.horizon)))
         self.rows: list[list[float]] = []
@@ -305,15 +307,12 @@ class ReferenceEngine:
         self.episode_k[i] = k
         key = draw_key(self.gen[i], k, 0)
         ramp = self.ramp_now()
-        weights = f.crisis_rate[0, c] + ramp * (f.crisis_rate[1, c] - f.crisis_rate[0, c])
-        total = 0.0
-        for w in weights:  # summed in order, exactly as the fast engine does
-            total += w
-        u = self.u(CRISIS_TYPE, i, key) * total
-        kind, acc = len(weights) - 1, 0.0
-        for j in range(len(weights)):
-            acc += weights[j]
-            if u < acc:
+        sums = self.type_sums[:, c]  # running sums over the types (flow.type_running_sums)
+        n_types = sums.shape[1]
+        u = self.u(CRISIS_TYPE, i, key) * (sums[0, -1] + ramp * (sums[1, -1] - sums[0, -1]))
+        kind = n_types - 1
+        for j in range(n_types - 1):
+            if u < sums[0, j] + ramp * (sums[1, j] - sums[0, j]):
                 kind = j
                 break
         self.kind[i] = kind

@@ -375,6 +375,16 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
     )
 
 
+def type_running_sums(flow: FlowParams) -> np.ndarray:
+    """[2, C, K] running sums of the crisis rates over the crisis types, in type order.
+
+    A crisis's type is the first whose running sum in force now (today's moved towards the
+    arm's by the ramp) exceeds the type uniform times the last sum: each type is drawn in
+    proportion to its rate. Both engines draw from these same numbers.
+    """
+    return np.cumsum(flow.crisis_rate, axis=2)
+
+
 def ramp_table(n_years: int, warm_up_years: int, months: float, shape: str) -> np.ndarray:
     """Share of a care model's full effect in force in each month of the run.
 
@@ -394,4 +404,4 @@ def ramp_table(n_years: int, warm_up_years: int, months: float, shape: str) -> n
     return table
 
 
-__all__ = ["FlowParams", "lower_place", "ramp_table", "DIVERSION_SERVICES", "HOME", "CARE_HOME"]
+__all__ = ["FlowParams", "lower_place", "ramp_table", "type_running_sums", "DIVERSION_SERVICES", "HOME", "CARE_HOME"]

@@ -102,15 +102,14 @@ def cost_lines(result: RunResult, flow: FlowParams, scenario: Scenario, years: s
     return lines
 
 
-def _period(result: RunResult, flow: FlowParams, scenario: Scenario, population: Population,
-            years: slice) -> list[tuple[str, str, float]]:
-    """Every measure over the years in *years* (one year, or the whole contract)."""
+def _period(result: RunResult, flow: FlowParams, scenario: Scenario, people: int,
+            age_counts: np.ndarray, years: slice) -> list[tuple[str, str, float]]:
+    """Every measure over the years in *years* (one year, or the whole contract), for a
+    population of *people*, *age_counts* in each age band."""
     from sim.result import C
 
     n_years = len(range(*years.indices(result.counters.shape[0])))
     counters = result.counters[years].sum(axis=0)
-    people = population.size
-    age_counts = np.bincount(population.age_band, minlength=len(flow.age_band_names))
     older = float(age_counts[flow.age_65plus].sum())
     adults = float(age_counts[1:].sum()) if len(age_counts) > 1 else float(people)
     days = DAYS_PER_YEAR * n_years
@@ -177,11 +176,13 @@ def measure_rows(result: RunResult, flow: FlowParams, scenario: Scenario,
     warm = flow.warm_up_years
     frames = []
     totals = []
+    people = population.size
+    age_counts = np.bincount(population.age_band, minlength=len(flow.age_band_names))
     for y in range(warm, flow.n_years):
-        rows = _period(result, flow, scenario, population, slice(y, y + 1))
+        rows = _period(result, flow, scenario, people, age_counts, slice(y, y + 1))
         frames.append(pd.DataFrame(rows, columns=["measure", "detail", "value"]).assign(year=y - warm + 1))
         totals.append(dict(((m, d), v) for m, d, v in rows if m == "cost_total_gbp"))
-    whole = _period(result, flow, scenario, population, slice(warm, flow.n_years))
+    whole = _period(result, flow, scenario, people, age_counts, slice(warm, flow.n_years))
     rate = scenario.run.discount_rate
     present_value = sum(t[("cost_total_gbp", "")] / (1.0 + rate) ** i for i, t in enumerate(totals))
     whole.append(("present_value_gbp", "", float(present_value)))

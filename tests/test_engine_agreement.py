@@ -257,3 +257,28 @@ def test_floor_div_is_pythons_floor_division():
                       edge * (1 - 1e-15), edge * (1 + 1e-15)]
         for t in times:
             assert floor_div(t, d) == int(t // d), (t, d)
+
+
+# --- the crisis type ---------------------------------------------------------------------------
+
+
+def test_crisis_types_are_drawn_in_proportion_to_the_rates_in_force():
+    """Both engines draw a crisis's type from running sums of the type rates
+    (flow.type_running_sums); the agreement tests above show they draw the same type, and
+    this checks that the type is the right one. Over 100,000 evenly spaced uniforms, each
+    type's share equals its rate in force (today's moved towards the arm's by the ramp) over
+    the total, to within one uniform's spacing, and a type of rate zero is never drawn."""
+    today = np.array([0.2, 0.0, 1.5, 0.3, 0.0, 0.7])
+    arm = np.array([0.1, 0.0, 0.5, 0.9, 0.4, 0.7])
+    n_types = today.size
+    lay = np.zeros((2, engine_fast.N_HOT + n_types, 2))
+    lay[1, engine_fast.N_HOT:, 0] = np.cumsum(today)
+    lay[1, engine_fast.N_HOT:, 1] = np.cumsum(arm)
+    n = 100_000
+    for ramp in (0.0, 0.37, 1.0):
+        rates = today + ramp * (arm - today)
+        kinds = np.array([engine_fast._crisis_kind(lay, 1, n_types, ramp, (k + 0.5) / n)
+                          for k in range(n)])
+        shares = np.bincount(kinds, minlength=n_types) / n
+        np.testing.assert_allclose(shares, rates / rates.sum(), rtol=0, atol=2.0 / n)
+        assert np.all(shares[rates == 0.0] == 0.0), ramp
