@@ -560,7 +560,7 @@ def signed(value: float, measure: str) -> str:
 
 
 def cards(table: pd.DataFrame, comparator: str, colours: dict[str, str]) -> None:
-    arms = list(dict.fromkeys(table["arm"]))
+    arms = list(pd.unique(table["arm"]))
     columns = st.columns(len(arms))
     for i, (arm, column) in enumerate(zip(arms, columns, strict=True)):
         part = table[table["arm"] == arm].set_index("measure")

@@ -145,7 +145,7 @@ def _summary_rows(tidy: pd.DataFrame, name: str, path: Path, scenario: Scenario)
     table = summarise(tidy)
     table = table[(table["detail"] == "") & table["measure"].isin(BATCH_MEASURES)].copy()
     order = {m: i for i, m in enumerate(BATCH_MEASURES)}
-    arms = {a: i for i, a in enumerate(dict.fromkeys(tidy["arm"]))}
+    arms = {a: i for i, a in enumerate(pd.unique(tidy["arm"]))}
     table = table.sort_values(["arm", "measure"], key=lambda c: c.map(arms if c.name == "arm" else order), kind="stable")
     table.insert(0, "config_file", str(path))
     table.insert(0, "config", name)
@@ -230,6 +230,6 @@ def cmd_batch(args) -> int:
     finally:
         bars.close()
     print(summary_text(summary))
-    names = ", ".join(f"{n}/" for n in dict.fromkeys(summary["config"]))
+    names = ", ".join(f"{n}/" for n in pd.unique(summary["config"]))
     print(f"\nResults written to {args.out}/: batch_summary.csv and one folder per config ({names})")
     return 0

@@ -41,7 +41,7 @@ class ExperimentResult:
 
     @property
     def arms(self) -> list[str]:
-        return list(dict.fromkeys(self.tidy["arm"]))
+        return list(pd.unique(self.tidy["arm"]))
 
 
 def engine_module(name: str):

@@ -39,7 +39,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
 def differences_chart(table: pd.DataFrame, measure: str, comparator: str) -> go.Figure:
     """Difference from the comparator of one measure, with 95% intervals, one bar per arm."""
     part = table[(table["measure"] == measure) & (table["arm"] != comparator)]
-    colours = arm_colours(list(dict.fromkeys(table["arm"])))
+    colours = arm_colours(list(pd.unique(table["arm"])))
     fig = go.Figure(go.Bar(
         x=part["arm"], y=part["difference"],
         marker_color=[colours[a] for a in part["arm"]],
@@ -54,7 +54,7 @@ def differences_chart(table: pd.DataFrame, measure: str, comparator: str) -> go.
 def trajectory_chart(tidy: pd.DataFrame, measure: str, label: str, detail: str = "") -> go.Figure:
     """A measure per contract year for each arm: mean line with its 95% band."""
     part = tidy[(tidy["measure"] == measure) & (tidy["detail"] == detail) & (tidy["year"] != WHOLE_CONTRACT)]
-    arms = list(dict.fromkeys(tidy["arm"]))
+    arms = list(pd.unique(tidy["arm"]))
     colours = arm_colours(arms)
     fig = go.Figure()
     for arm in arms:
@@ -75,7 +75,7 @@ def cost_by_payer_chart(tidy: pd.DataFrame) -> go.Figure:
     """Mean cost over the contract to each payer, stacked, one bar per arm."""
     part = tidy[(tidy["year"] == WHOLE_CONTRACT) & tidy["measure"].isin(["cost_nhs_gbp", "cost_council_gbp", "cost_pooled_gbp"])]
     means = part.groupby(["arm", "measure"], sort=False)["value"].mean().unstack()
-    arms = list(dict.fromkeys(tidy["arm"]))
+    arms = list(pd.unique(tidy["arm"]))
     fig = go.Figure()
     for measure, name, colour in (("cost_nhs_gbp", "NHS", "#0072B2"), ("cost_council_gbp", "Council", "#E69F00"),
                                   ("cost_pooled_gbp", "Pooled budget", "#009E73")):
@@ -92,8 +92,8 @@ def cost_effectiveness_chart(tidy: pd.DataFrame, comparator: str) -> go.Figure:
     part = tidy[(tidy["year"] == WHOLE_CONTRACT) & (tidy["detail"] == "") & tidy["measure"].isin(["admissions", "cost_total_gbp"])]
     table = part.pivot_table(index=["arm", "replication"], columns="measure", values="value", sort=False)
     base = table.loc[comparator]
-    arms = [a for a in dict.fromkeys(tidy["arm"]) if a != comparator]
-    colours = arm_colours(list(dict.fromkeys(tidy["arm"])))
+    arms = [a for a in pd.unique(tidy["arm"]) if a != comparator]
+    colours = arm_colours(list(pd.unique(tidy["arm"])))
     fig = go.Figure()
     for arm in arms:
         values = table.loc[arm].reindex(base.index)
@@ -108,7 +108,7 @@ def cost_effectiveness_chart(tidy: pd.DataFrame, comparator: str) -> go.Figure:
 
 def occupancy_chart(daily: pd.DataFrame, column: str = "acute_beds_occupied", label: str = "Acute beds occupied") -> go.Figure:
     """A daily series, mean over replications, for each arm (weekly means for readability)."""
-    arms = list(dict.fromkeys(daily["arm"]))
+    arms = list(pd.unique(daily["arm"]))
     colours = arm_colours(arms)
     fig = go.Figure()
     for arm in arms:
@@ -122,7 +122,7 @@ def pathway_chart(tidy: pd.DataFrame) -> go.Figure:
     """Discharge pathway mix for each arm."""
     part = tidy[(tidy["year"] == WHOLE_CONTRACT) & (tidy["measure"] == "pathway_share")]
     means = part.groupby(["arm", "detail"], sort=False)["value"].mean().unstack()
-    arms = list(dict.fromkeys(tidy["arm"]))
+    arms = list(pd.unique(tidy["arm"]))
     names = {"pathway 0": "0: home", "pathway 1": "1: reablement", "pathway 2": "2: step-down bed", "pathway 3": "3: care home"}
     fig = go.Figure()
     for i, (detail, name) in enumerate(names.items()):
@@ -139,7 +139,7 @@ def locality_chart(tidy: pd.DataFrame, measure: str = "admissions_by_cluster", t
     """Admissions over the contract per locality, one group of bars per arm."""
     part = tidy[(tidy["year"] == WHOLE_CONTRACT) & (tidy["measure"] == measure)]
     means = part.groupby(["detail", "arm"], sort=False)["value"].mean().unstack()
-    arms = list(dict.fromkeys(tidy["arm"]))
+    arms = list(pd.unique(tidy["arm"]))
     colours = arm_colours(arms)
     fig = go.Figure()
     for arm in arms:

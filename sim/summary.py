@@ -81,7 +81,7 @@ def compare(tidy: pd.DataFrame, comparator: str, bcf_target: float) -> pd.DataFr
     """The comparison table: for each arm and measure, the mean and interval, the paired
     difference from the comparator with its interval, and the chance of being best."""
     table = wide(tidy)
-    arms = list(dict.fromkeys(tidy["arm"]))
+    arms = list(pd.unique(tidy["arm"]))
     if comparator not in arms:
         raise ValueError(f"comparator arm {comparator!r} is not in the results")
     base = table.loc[comparator]
