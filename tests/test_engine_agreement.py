@@ -201,6 +201,29 @@ def test_arrays_grown_on_the_way(small_flow, monkeypatch):
     assert_same_run(engine_fast.run(small_flow, 7, log_episodes=True), expected)
 
 
+def test_arrays_kept_between_runs_change_nothing(small_place, small_flow):
+    """A thread keeps the people and the event list for its next run of the same size: a run
+    after other runs (another flow of the same size, another seed, a run that filled and
+    grew its arrays) equals the same run in a thread that has run nothing else."""
+    import threading
+
+    fresh = {}
+
+    def in_new_thread():
+        fresh["result"] = engine_fast.run(small_flow, 11, log_episodes=True)
+
+    worker = threading.Thread(target=in_new_thread)
+    worker.start()
+    worker.join()
+    other_arm = lower_place(small_place, generate(small_place, 1),
+                            groups=np.arange(small_flow.person_cohort.shape[0]) % 3)
+    engine_fast.run(other_arm, 5)
+    engine_fast.run(small_flow, 3, log_episodes=True)
+    assert_same_run(engine_fast.run(small_flow, 11, log_episodes=True), fresh["result"])
+    assert_same_run(engine_fast.run(small_flow, 11, log_episodes=True),
+                    engine_reference.run(small_flow, 11, log_episodes=True))
+
+
 # --- varied places ---------------------------------------------------------------------------
 
 
