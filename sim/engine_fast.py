@@ -1449,8 +1449,9 @@ def _result(flow: FlowParams, s: dict, log_episodes: bool) -> RunResult:
 def _initial_sizes(flow: FlowParams, log_episodes: bool) -> tuple[int, int, int, int]:
     """First guesses of the heap, far-event, queue and episode-log sizes (grown if too small).
 
-    Far events are about two per person (the next crisis and death); the heap holds a few
-    days of them; arrays made with np.empty take memory only where they are written.
+    Far events are about two per person (the next crisis and death); the heap size is also
+    the room of the run, which holds one bucket's days of them; arrays made with np.empty
+    take memory only where they are written.
     """
     n = flow.person_cohort.shape[0]
     heap_size = n // 4 + 4096
