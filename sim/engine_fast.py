@@ -203,6 +203,22 @@ def _mix(lay, c, col, ramp):
 # the order is the same as one heap's.
 
 
+@kernel(inline=True)
+def _put_event(to_t, to_k, i, t, k0, k1, k2, k3):
+    """Write an event (time; key, person, token, aux) at row i of a heap or the run."""
+    to_t[i] = t
+    to_k[i, 0] = k0
+    to_k[i, 1] = k1
+    to_k[i, 2] = k2
+    to_k[i, 3] = k3
+
+
+@kernel(inline=True)
+def _move_event(ev_t, ev_k, to, src):
+    """Copy the event at row src to row to of the same heap or run."""
+    _put_event(ev_t, ev_k, to, ev_t[src], ev_k[src, 0], ev_k[src, 1], ev_k[src, 2], ev_k[src, 3])
+
+
 @kernel
 def _heap_insert(heap_t, heap_k, evs, when, key, person, tok, aux):
     n = evs[HEAP_SIZE]
@@ -214,19 +230,11 @@ def _heap_insert(heap_t, heap_k, evs, when, key, person, tok, aux):
         parent = (n - 1) >> 1
         pt = heap_t[parent]
         if when < pt or (when == pt and key < heap_k[parent, 0]):
-            heap_t[n] = pt
-            heap_k[n, 0] = heap_k[parent, 0]
-            heap_k[n, 1] = heap_k[parent, 1]
-            heap_k[n, 2] = heap_k[parent, 2]
-            heap_k[n, 3] = heap_k[parent, 3]
+            _move_event(heap_t, heap_k, n, parent)
             n = parent
         else:
             break
-    heap_t[n] = when
-    heap_k[n, 0] = key
-    heap_k[n, 1] = person
-    heap_k[n, 2] = tok
-    heap_k[n, 3] = aux
+    _put_event(heap_t, heap_k, n, when, key, person, tok, aux)
 
 
 @kernel(inline=True)
@@ -305,11 +313,8 @@ def _fill_run(ev, b):
             s = s if s < count else count - 1
             at = hist[s]
             hist[s] = at + 1
-            run_t[at] = t
-            run_k[at, 0] = far_k[chunk, j, 0]
-            run_k[at, 1] = far_k[chunk, j, 1]
-            run_k[at, 2] = far_k[chunk, j, 2]
-            run_k[at, 3] = far_k[chunk, j, 3]
+            _put_event(run_t, run_k, at, t, far_k[chunk, j, 0], far_k[chunk, j, 1],
+                       far_k[chunk, j, 2], far_k[chunk, j, 3])
         after = chunks[chunk, NEXT]
         chunks[chunk, NEXT] = evs[FREE]
         evs[FREE] = chunk
@@ -324,17 +329,9 @@ def _fill_run(ev, b):
         k1, k2, k3 = run_k[j, 1], run_k[j, 2], run_k[j, 3]
         i = j
         while i > 0 and (t < run_t[i - 1] or (t == run_t[i - 1] and k0 < run_k[i - 1, 0])):
-            run_t[i] = run_t[i - 1]
-            run_k[i, 0] = run_k[i - 1, 0]
-            run_k[i, 1] = run_k[i - 1, 1]
-            run_k[i, 2] = run_k[i - 1, 2]
-            run_k[i, 3] = run_k[i - 1, 3]
+            _move_event(run_t, run_k, i, i - 1)
             i -= 1
-        run_t[i] = t
-        run_k[i, 0] = k0
-        run_k[i, 1] = k1
-        run_k[i, 2] = k2
-        run_k[i, 3] = k3
+        _put_event(run_t, run_k, i, t, k0, k1, k2, k3)
     evs[RUN_POS] = 0
     evs[RUN_LEN] = count
 
@@ -400,19 +397,11 @@ def _drop_first(ev):
         child += np.int64(right_first & (child + 1 < n))
         ct = heap_t[child]
         if ct < t or (ct == t and heap_k[child, 0] < k0):
-            heap_t[i] = ct
-            heap_k[i, 0] = heap_k[child, 0]
-            heap_k[i, 1] = heap_k[child, 1]
-            heap_k[i, 2] = heap_k[child, 2]
-            heap_k[i, 3] = heap_k[child, 3]
+            _move_event(heap_t, heap_k, i, child)
             i = child
         else:
             break
-    heap_t[i] = t
-    heap_k[i, 0] = k0
-    heap_k[i, 1] = k1
-    heap_k[i, 2] = k2
-    heap_k[i, 3] = k3
+    _put_event(heap_t, heap_k, i, t, k0, k1, k2, k3)
 
 
 @kernel(inline=True)
