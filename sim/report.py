@@ -92,8 +92,9 @@ def cost_effectiveness_chart(tidy: pd.DataFrame, comparator: str) -> go.Figure:
     part = tidy[(tidy["year"] == WHOLE_CONTRACT) & (tidy["detail"] == "") & tidy["measure"].isin(["admissions", "cost_total_gbp"])]
     table = part.pivot_table(index=["arm", "replication"], columns="measure", values="value", sort=False)
     base = table.loc[comparator]
-    arms = [a for a in pd.unique(tidy["arm"]) if a != comparator]
-    colours = arm_colours(list(pd.unique(tidy["arm"])))
+    every_arm = list(pd.unique(tidy["arm"]))
+    arms = [a for a in every_arm if a != comparator]
+    colours = arm_colours(every_arm)
     fig = go.Figure()
     for arm in arms:
         values = table.loc[arm].reindex(base.index)
