@@ -159,6 +159,11 @@ PATHWAY_POOL_ARR = PATHWAY_POOL
 
 # --- small kernels ------------------------------------------------------------------------
 
+# `sim.hazard.next_crisis`, pasted into the loop that counts attendances at once
+# (`_attendances_only`), which finds half of all crisis times: a call passes its four tables
+# as 34 machine words, copied onto the stack each time.
+_next_crisis_pasted = kernel(next_crisis.py_func, inline=True)
+
 
 @kernel
 def _key(gen, k, sub):
@@ -502,15 +507,18 @@ def _set_row(log, rows, i, col, value):
 
 
 @kernel(inline=True)
-def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
-    """Draw the time of the next crisis of a person who is at home now (inf: none in the run)."""
+def _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, now, ramp):
+    """Draw the next crisis of a person at home now: what `next_crisis` needs besides the tables.
+
+    Returns (age band, base rate, extra rate, Exp(1) target, readmission window end and
+    multiplier, end-of-life window start and multiplier, death).
+    """
     c = person[i, COHORT]
     gen = person[i, GEN]
     person[i, CRISIS_TOK] += 1
     person[i, SCHED_COUNT] += 1
     target = -math.log(keyed_uniform(il[I_KEYS + CRISIS_TIME], i, _key(gen, person[i, SCHED_COUNT], 0)))
     death = person_t[i, DEATH_T]
-    horizon = fl[H_HORIZON]
     # Multipliers next_crisis would never read are not worked out: the readmission one once
     # the window is over, the end-of-life one (and its draw) when the window starts after the
     # run, as it does for most people.
@@ -518,30 +526,42 @@ def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
     readmit_mult = _mix(lay, c, L_READMIT_MULT, ramp) if now < readmit_until else 1.0
     eol_start = death - fl[H_EOL_WINDOW]
     eol_mult = fl[H_EOL_MULT]
-    if eol_start < horizon:
+    if eol_start < fl[H_HORIZON]:
         found = keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
         if found:
             eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp)
+    return (coh[c, K_AGE], lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], target,
+            readmit_until, readmit_mult, eol_start, eol_mult, death)
+
+
+@kernel(inline=True)
+def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
+    """Draw the time of the next crisis of a person who is at home now (inf: none in the run)."""
+    a, base, extra, target, readmit_until, readmit_mult, eol_start, eol_mult, death = (
+        _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, now, ramp))
     g, r, growth, ramp_table = hz
-    when = next_crisis(g, r, growth, ramp_table, horizon, coh[c, K_AGE],
-                       lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], now, target,
-                       readmit_until, readmit_mult,
-                       eol_start, eol_mult, death)
-    return when
+    return _next_crisis_pasted(g, r, growth, ramp_table, fl[H_HORIZON], a, base, extra, now,
+                               target, readmit_until, readmit_mult, eol_start, eol_mult, death)
 
 
 @kernel(inline=True)
 def _crisis_kind(lay, c, n_types, ramp, u):
     """The crisis type for the uniform u, drawn in proportion to the type rates in force.
 
-    The cohort's T_RATE columns hold running sums over the types (`flow.type_running_sums`).
+    The cohort's T_RATE columns hold running sums over the types (`flow.type_running_sums`);
+    the type is the first whose sum exceeds u times the last. The search runs from the last
+    type down, as the reference engine's does: the last type, acute illness, is most crises
+    (63% in the default place), so most draws take one comparison instead of seven.
     """
     last = N_HOT + n_types - 1
     u = u * (lay[c, last, 0] + ramp * (lay[c, last, 1] - lay[c, last, 0]))
-    for j in range(n_types - 1):
-        if u < lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0]):
-            return j
-    return n_types - 1
+    kind = n_types - 1
+    while kind > 0:
+        col = N_HOT + kind - 1
+        if not u < lay[c, col, 0] + ramp * (lay[c, col, 1] - lay[c, col, 0]):
+            break
+        kind -= 1
+    return kind
 
 
 @kernel(inline=True)
@@ -606,7 +626,7 @@ def _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows,
     """
     horizon = fl[H_HORIZON]
     n_years = il[I_N_YEARS]
-    ramp_table = hz[3]
+    g, r, growth, ramp_table = hz
     last_month = ramp_table.shape[0] - 1
     c = person[i, COHORT]
     while when < horizon:
@@ -629,7 +649,11 @@ def _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows,
         counts[y, C_CRISES] += 1.0
         counts[y, C_ED] += 1.0
         si[EVENTS] += 1
-        when = _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, t, ramp)
+        # `_next_crisis_time`, with `next_crisis` pasted in (see _next_crisis_pasted).
+        a, base, extra, target, readmit_until, readmit_mult, eol_start, eol_mult, death = (
+            _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, t, ramp))
+        when = _next_crisis_pasted(g, r, growth, ramp_table, horizon, a, base, extra, t, target,
+                                   readmit_until, readmit_mult, eol_start, eol_mult, death)
         now = t
     return now, when
 
@@ -649,7 +673,7 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
 @kernel(inline=True)
 def _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                 ev, i, now, ramp):
-    """A new occupant of slot i: draw their death and their first crisis."""
+    """A new occupant of slot i: draw their death (the caller then schedules their first crisis)."""
     c = person[i, COHORT]
     rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
@@ -658,8 +682,6 @@ def _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
     person[i, DEATH_TOK] += 1
     _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
               person[i, DEATH_TOK], 0)
-    _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                     ev, i, now, ramp)
 
 
 @kernel
@@ -755,7 +777,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     person[i, KIND] = kind
     counts[y, C_CRISES] += 1.0
     if not _log_crisis(person, log, rows, si, i, k, now, kind):
-        return
+        return False
 
     service = coh[c, N_COH + kind]
     if divertible:
@@ -772,14 +794,13 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
             stay = -pool_f[service, MEAN_DAYS] * math.log(u)
             _schedule(ev, fl[H_HORIZON], now, now + stay, STAY_END, i,
                       person[i, STAY_TOK], service)
-            return
+            return False
     counts[y, C_ED] += 1.0
     if not admitted:
-        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                         ev, i, now, ramp)
-        return
+        return True
     _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
            lay, coh, fl, il, ev, si, i, c, now, y, ramp)
+    return False
 
 
 @kernel
@@ -829,9 +850,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
         _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
                    si, sf, i, np.bool_(False), now, y)
         person[i, LOCATION] = HOME
-        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                         ev, i, now, ramp)
-        return
+        return True
     _touch_delayed(si, sf, counts, now, y)
     si[N_DELAYED] += 1
     person[i, LOCATION] = DELAYED
@@ -839,6 +858,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
     delay = -_mix(lay, c, il[I_COLD] + L_ASSESS + pathway, ramp) * math.log(u)
     _schedule(ev, fl[H_HORIZON], now, now + delay, ASSESSED, i, person[i, STAY_TOK],
               pathway)
+    return False
 
 
 @kernel
@@ -944,12 +964,11 @@ def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, c
             _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si,
                      np.int64(POOL_CARE_HOME), i,
                      now, y)
-        return
+        return False
     _release(pools, pool_f, pool_year, pool, now, y)
     person[i, STAY_POOL] = -1
     person[i, LOCATION] = HOME
-    _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                     ev, i, now, ramp)
+    return True
 
 
 @kernel(inline=True)
@@ -1109,6 +1128,8 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
     for i in range(person.shape[0]):
         _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                     ev, i, 0.0, ramp)
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                         ev, i, 0.0, ramp)
     if evs[EV_STATUS] != OK:
         return evs[EV_STATUS]
     if si[STATUS] != OK:
@@ -1176,6 +1197,9 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             clock_next = min((month + 1) * DAYS_PER_MONTH * (1.0 - 1e-12),
                              (floor_div(now, DAYS_PER_YEAR) + 1) * DAYS_PER_YEAR)
         settle = True
+        # The handlers that end with the person at home say so (home): their next crisis is
+        # then found and scheduled at one place below, the last thing each of them would do.
+        home = False
         if kind == YEAR_START:
             for p in range(n_pools):
                 _touch(pools, pool_f, pool_year, p, now, y)
@@ -1187,6 +1211,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                       cohort0,
                       lay, coh, fl, il, hz, ev, si, sf,
                       i, now, y, ramp)
+            home = True  # the slot's next occupant
         elif kind == STAY_END:
             pool_kind = pools[aux, KIND_OF_POOL]
             if i < 0:  # a place filled at the start empties
@@ -1196,7 +1221,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                           los_hist, log, rows, lay, coh, fl, il, hz,
                           ev, si, sf, i, aux, now, y, ramp)
             elif pool_kind == ACUTE or pool_kind == ESCALATION:
-                _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
+                home = _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
                                rows,
                                lay, coh, fl, il, hz, ev, si, sf,
                                i, now, y, ramp)
@@ -1204,10 +1229,9 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                 _release(pools, pool_f, pool_year, aux, now, y)
                 person[i, LOCATION] = HOME
                 person[i, STAY_POOL] = -1
-                _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                                 ev, i, now, ramp)
+                home = True
             else:
-                _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t,
+                home = _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t,
                                counts, los_hist, log, rows, lay, coh, fl, il, hz,
                                ev, si, sf, i, aux, now, y, ramp)
         elif kind == ASSESSED:
@@ -1219,7 +1243,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             else:
                 _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, target, i, now, y)
         elif kind == CRISIS:
-            _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
+            home = _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
                        log, rows, lay, coh, fl, il, hz, ev, si,
                        i, now, y, ramp)
         else:  # CHECK91
@@ -1230,6 +1254,9 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             if (person[i, GEN] == tok and person[i, LOCATION] == HOME
                     and coh[c, K_RESIDENCE] != CARE_HOME):
                 counts[y91, C_H91_HOME] += 1
+        if home:
+            _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                             ev, i, now, ramp)
         if settle and _anyone_to_move(pools, il):
             _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
                     log, rows, lay, coh, fl, il, hz, ev, si, sf,

@@ -60,7 +60,7 @@ def floor_div(t, d):
     return k - 1 if t - k * hi < k * lo else k
 
 
-@kernel
+@kernel(inline=True)
 def cumulative(g, r, growth, ramp, a, base, extra, t):
     """Crisis hazard integrated from 0 to t (t within the run) for rates *base* and *extra*."""
     months = ramp.shape[0]
@@ -72,7 +72,7 @@ def cumulative(g, r, growth, ramp, a, base, extra, t):
     return base * (g[a, m] + rate * dt) + extra * (r[a, m] + rate * ramp[m] * dt)
 
 
-@kernel
+@kernel(inline=True)
 def inverse(g, r, growth, ramp, a, base, extra, level):
     """The time at which the cumulative hazard reaches *level* (inf if never in the run)."""
     months = ramp.shape[0]
