@@ -24,7 +24,7 @@ Where the time went, and what was done about it (docs/performance.md has the fig
   they are worked out once a month, with an exact floor division (`sim.hazard.floor_div`).
 - Attendances. Most crises end in an emergency attendance and nothing else, which the draws
   alone decide; those of a person at home are counted as soon as the crisis before them is
-  handled, without going through the event list (`_attendances_only`).
+  handled, without going through the event list (`_schedule_crisis`).
 
 The kernel never grows its arrays: if the event list, a queue or the episode log fills, it
 stops with a code and the wrapper runs it again with more room (the run is deterministic,
@@ -121,7 +121,7 @@ PF_COHORT, PF_PERSON = 1, 2
 I_N_YEARS, I_LOS_MIXED, I_ESCALATE, I_N_TYPES, I_COLD = range(5)
 # il[I_KEYS + stream]: the stream's key (randomness.stream_key, from the seed) as int64 bits.
 I_KEYS = 5
-# il[I_CHAIN]: 1 to count emergency-attendance-only crises at once (`_attendances_only`).
+# il[I_CHAIN]: 1 to count emergency-attendance-only crises at once (`_schedule_crisis`).
 I_CHAIN = I_KEYS + N_STREAMS
 # Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and the arm's at
 # full effect side by side. A row holds first what every crisis reads (N_HOT named columns,
@@ -158,11 +158,6 @@ PATHWAY_POOL_ARR = PATHWAY_POOL
 
 
 # --- small kernels ------------------------------------------------------------------------
-
-# `sim.hazard.next_crisis`, pasted into the loop that counts attendances at once
-# (`_attendances_only`), which finds half of all crisis times: a call passes its four tables
-# as 34 machine words, copied onto the stack each time.
-_next_crisis_pasted = kernel(next_crisis.py_func, inline=True)
 
 
 @kernel
@@ -540,8 +535,8 @@ def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
     a, base, extra, target, readmit_until, readmit_mult, eol_start, eol_mult, death = (
         _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, now, ramp))
     g, r, growth, ramp_table = hz
-    return _next_crisis_pasted(g, r, growth, ramp_table, fl[H_HORIZON], a, base, extra, now,
-                               target, readmit_until, readmit_mult, eol_start, eol_mult, death)
+    return next_crisis(g, r, growth, ramp_table, fl[H_HORIZON], a, base, extra, now, target,
+                       readmit_until, readmit_mult, eol_start, eol_mult, death)
 
 
 @kernel(inline=True)
@@ -609,27 +604,35 @@ def _log_crisis(person, log, rows, si, i, k, now, kind):
     return True
 
 
-@kernel
-def _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                      i, now, when):
-    """Count at once the coming crises of person i that can only be emergency attendances.
+@kernel(inline=True)
+def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                     ev, i, now, ramp):
+    """Find and schedule the next crisis of a person who is at home now.
 
-    A crisis whose draws say "not diverted" (or whose type has no diversion service) and
-    "not admitted" changes nothing but counts, whatever the services' state: the person stays
-    at home and the next crisis is drawn from its time. For a person at home who holds no
-    reablement place and waits in no queue, nothing else can change their crises before
-    then but death, so such crises are handled here, in a row, instead of going through the
-    event list: the same draws, counts and episode-log rows as the reference engine's crisis
-    events. Returns (scheduled from, time) of the first crisis that may be something else,
-    for the event list. Crises within DEATH_MARGIN of death, or at or after the horizon, are
-    left to the event list.
+    First the time of the person's next crisis. Then, if attendances are counted at once, the
+    crises that can only be emergency attendances are counted here, in a row: a crisis whose
+    draws say "not diverted" (or whose type has no diversion service) and "not admitted"
+    changes nothing but counts, whatever the services' state: the person stays at home and
+    the next crisis is drawn from its time. For a person at home who holds no reablement
+    place and waits in no queue, nothing else can change their crises before then but death,
+    so such crises need not go through the event list: they get the same draws, counts and
+    episode-log rows as the reference engine's crisis events. The first crisis that may be
+    something else is scheduled. Crises within DEATH_MARGIN of death, or at or after the
+    horizon, are left to the event list.
     """
     horizon = fl[H_HORIZON]
     n_years = il[I_N_YEARS]
-    g, r, growth, ramp_table = hz
+    ramp_table = hz[3]
     last_month = ramp_table.shape[0] - 1
     c = person[i, COHORT]
-    while when < horizon:
+    chain = (il[I_CHAIN] == 1 and person[i, LOCATION] == HOME
+             and person[i, HELD] != POOL_REABLEMENT and person[i, QUEUED] < 0)
+    t = now
+    while True:
+        when = _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, t, ramp)
+        now = t
+        if not (chain and when < horizon):
+            break
         t = now + (when - now)  # the event's time, as the event list would keep it
         if not (t < horizon and t < person_t[i, DEATH_T] - DEATH_MARGIN):
             break
@@ -649,25 +652,7 @@ def _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows,
         counts[y, C_CRISES] += 1.0
         counts[y, C_ED] += 1.0
         si[EVENTS] += 1
-        # `_next_crisis_time`, with `next_crisis` pasted in (see _next_crisis_pasted).
-        a, base, extra, target, readmit_until, readmit_mult, eol_start, eol_mult, death = (
-            _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, t, ramp))
-        when = _next_crisis_pasted(g, r, growth, ramp_table, horizon, a, base, extra, t, target,
-                                   readmit_until, readmit_mult, eol_start, eol_mult, death)
-        now = t
-    return now, when
-
-
-@kernel(inline=True)
-def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                     ev, i, now, ramp):
-    """Find and schedule the next crisis of a person who is at home now."""
-    when = _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp)
-    if (il[I_CHAIN] == 1 and when < fl[H_HORIZON] and person[i, LOCATION] == HOME
-            and person[i, HELD] != POOL_REABLEMENT and person[i, QUEUED] < 0):
-        now, when = _attendances_only(person, person_t, lay, coh, fl, il, hz, counts, log, rows,
-                                      si, i, now, when)
-    _schedule(ev, fl[H_HORIZON], now, when, CRISIS, i, person[i, CRISIS_TOK], 0)
+    _schedule(ev, horizon, now, when, CRISIS, i, person[i, CRISIS_TOK], 0)
 
 
 @kernel(inline=True)
@@ -1482,7 +1467,7 @@ def run(flow: FlowParams, seed: int, log_episodes: bool = False,
     """Run the fast engine once; same contract as `sim.engine_reference.run`.
 
     *attendances_at_once* False sends every crisis through the event list (see
-    `_attendances_only`); the results are the same either way, which a test checks.
+    `_schedule_crisis`); the results are the same either way, which a test checks.
     """
     f = _flow_arrays(flow, int(seed))
     f["il"][I_CHAIN] = int(attendances_at_once)

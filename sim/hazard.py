@@ -8,7 +8,9 @@ where B is their cohort's crisis rate under today's services, M under the arm at
 and state(t) multiplies in the readmission window (just after a discharge) and the end-of-life
 window (just before death). B, M and state are constant between known break points, so the
 next crisis is found exactly by inverting the cumulative hazard against one Exp(1) draw:
-no thinning, no per-day loop. Both engines call these functions.
+no thinning, no per-day loop. Both engines call these functions; the fast engine has them
+pasted into its own code (``inline``), as a call would pass the four tables as 34 machine
+words each time.
 """
 
 import math
@@ -97,7 +99,7 @@ def inverse(g, r, growth, ramp, a, base, extra, level):
     return lo * DAYS_PER_MONTH + (level - start) / rate
 
 
-@kernel
+@kernel(inline=True)
 def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
                 readmit_until, readmit_mult, eol_start, eol_mult, death):
     """Time of the next crisis after *now* for an Exp(1) *target*; inf if none before death.
