@@ -37,23 +37,36 @@ def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray]:
     return g, r
 
 
-@kernel
+@kernel(inline=True)
 def floor_div(t, d):
     """Python's ``int(t // d)`` for 0 <= t and d > 0, without its slow remainder.
 
     The quotient is within a few units in the last place of the exact one, so its floor is
-    the exact floor unless it lies that close to an integer k; then t // d is k or k - 1 as
-    t >= k d or not, which is decided exactly: d is split into two halves of 26 bits
-    (Veltkamp), so k d is the exact sum of two doubles, and t - k hi is exact (Sterbenz).
+    the exact floor unless it lies that close to an integer; that rare case, and quotients
+    too large for the test, go to `_floor_div_near`. Pasted into its callers (``inline``):
+    the fast engine divides times into months and years at every crisis.
     """
     q = t * (1.0 / d)  # within a few units in the last place of t / d, and no division
+    if q < 1e8:
+        n = math.floor(q)
+        frac = q - n
+        if 1e-9 < frac < 1.0 - 1e-9:
+            return n
+    return _floor_div_near(t, d, q)
+
+
+@kernel
+def _floor_div_near(t, d, q):
+    """`floor_div` where t / d is within 1e-9 of an integer k, or 1e8 or more.
+
+    Then t // d is k or k - 1 as t >= k d or not, which is decided exactly: d is split into
+    two halves of 26 bits (Veltkamp), so k d is the exact sum of two doubles, and t - k hi is
+    exact (Sterbenz).
+    """
     if not q < 1e8:
         return int(t // d)
     n = math.floor(q)
-    frac = q - n
-    if 1e-9 < frac < 1.0 - 1e-9:
-        return n
-    k = n if frac <= 0.5 else n + 1
+    k = n if q - n <= 0.5 else n + 1
     if k == 0:
         return 0
     split = 134217729.0 * d  # 2**27 + 1
