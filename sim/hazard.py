@@ -117,12 +117,30 @@ def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
                 readmit_until, readmit_mult, eol_start, eol_mult, death):
     """Time of the next crisis after *now* for an Exp(1) *target*; inf if none before death.
 
+    Most of the time there is only ordinary time until the end (death or the horizon), and
+    the hazard is inverted at once; otherwise `_next_crisis_windows` walks the windows.
+    """
+    end = death if death < horizon else horizon
+    if now < end and now >= readmit_until and eol_start >= end:
+        level = cumulative(g, r, growth, ramp, a, base, extra, now) + target
+        when = inverse(g, r, growth, ramp, a, base, extra, level)
+        if when < now:
+            when = now
+        return when if when < end else math.inf
+    return _next_crisis_windows(g, r, growth, ramp, a, base, extra, now, target,
+                                readmit_until, readmit_mult, eol_start, eol_mult, end)
+
+
+@kernel(inline=True)
+def _next_crisis_windows(g, r, growth, ramp, a, base, extra, now, target,
+                         readmit_until, readmit_mult, eol_start, eol_mult, end):
+    """`next_crisis` for a person in the readmission or end-of-life window before *end*.
+
     Walks the (at most three) segments where the state multiplier is constant: the
     readmission window, ordinary time, and the end-of-life window.
     """
     t = now
     remaining = target
-    end = death if death < horizon else horizon
     start = cumulative(g, r, growth, ramp, a, base, extra, t)
     while t < end:
         mult = 1.0
