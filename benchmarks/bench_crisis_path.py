@@ -48,7 +48,7 @@ def _draws(lay, coh, il, cohorts, ramp, n):
 
 
 @njit
-def _next_times(g, r, growth, ramp, horizon, coh, lay, cohorts, people, chained):
+def _next_times(g, r, growth_m, ramp, horizon, coh, lay, cohorts, people, chained):
     """Every crisis time of *people* people (cycling over *cohorts*) over the run."""
     total = 0.0
     steps = 0
@@ -61,7 +61,7 @@ def _next_times(g, r, growth, ramp, horizon, coh, lay, cohorts, people, chained)
             target = -math.log(keyed_uniform(12345, who, k))
             k += 1
             start = now if chained else 10.0 * k  # independent steps: start from a fixed time
-            when = next_crisis(g, r, growth, ramp, horizon, a, base, extra, start, target,
+            when = next_crisis(g, r, growth_m, ramp, horizon, a, base, extra, start, target,
                                -math.inf, 1.0, 1e12, 1.0, 1e12)
             if not when < horizon or k > 400:
                 break
@@ -94,7 +94,7 @@ def main() -> None:
     cohorts = np.argsort(-lay[:, E.L_BASE, 0])[:50].astype(np.int64)
     ramp = float(f["ramp_table"][-1])
     horizon = float(f["fl"][E.H_HORIZON])
-    hz = (f["g"], f["r"], f["growth"], f["ramp_table"])
+    hz = (f["g"], f["r"], f["growth_m"], f["ramp_table"])
     print(f"{args.config.name}, arm {arm.name!r}: the 50 of {flow.n_cohorts:,} cohorts with the "
           f"most crises ({lay[cohorts, E.L_BASE, 0].mean() * 365.25:.1f} a person-year)")
 

@@ -534,8 +534,8 @@ def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
     """Draw the time of the next crisis of a person who is at home now (inf: none in the run)."""
     a, base, extra, target, readmit_until, readmit_mult, eol_start, eol_mult, death = (
         _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, now, ramp))
-    g, r, growth, ramp_table = hz
-    return next_crisis(g, r, growth, ramp_table, fl[H_HORIZON], a, base, extra, now, target,
+    g, r, growth_m, ramp_table = hz
+    return next_crisis(g, r, growth_m, ramp_table, fl[H_HORIZON], a, base, extra, now, target,
                        readmit_until, readmit_mult, eol_start, eol_mult, death)
 
 
@@ -1272,7 +1272,7 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     """The flow as the kernel's arrays (see the column constants at the top)."""
     n_cohorts = flow.n_cohorts
     n_types = flow.crisis_rate.shape[2]
-    g, r = monthly_tables(flow)
+    g, r, growth_m = monthly_tables(flow)
     # The same arithmetic as the reference engine's, so the totals agree to the last bit.
     base = flow.crisis_rate[0].sum(axis=1)
     extra = flow.crisis_rate[1].sum(axis=1) - base
@@ -1318,7 +1318,7 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
                          np.array([1], dtype=np.int64)])  # I_CHAIN
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
-    return dict(lay=lay, coh=coh, fl=fl, il=il, g=f64(g), r=f64(r), growth=f64(flow.growth),
+    return dict(lay=lay, coh=coh, fl=fl, il=il, g=f64(g), r=f64(r), growth_m=f64(growth_m),
                 ramp_table=f64(flow.ramp), capacity=i64(flow.capacity),
                 initial=i64(flow.pool_initial),
                 cohort0=i64(flow.person_cohort))
@@ -1477,7 +1477,7 @@ def run(flow: FlowParams, seed: int, log_episodes: bool = False,
         status = _simulate(
             s["person"], s["person_t"], f["cohort0"], s["pools"], s["pool_f"], s["queue"],
             s["queue_t"], s["ev"], s["si"], s["sf"], f["lay"], f["coh"], f["fl"],
-            f["il"], (f["g"], f["r"], f["growth"], f["ramp_table"]), f["capacity"], f["initial"],
+            f["il"], (f["g"], f["r"], f["growth_m"], f["ramp_table"]), f["capacity"], f["initial"],
             s["counts"], s["places"], s["pool_year"], s["los_hist"], s["daily"],
             s["log"], s["rows"])
         if status == OK and log_episodes and f["il"][I_CHAIN] == 1:

@@ -119,7 +119,7 @@ class ReferenceEngine:
         n = flow.person_cohort.shape[0]
         P = len(flow.pool_names)
         self.P = P
-        self.g, self.r = monthly_tables(flow)
+        self.g, self.r, self.growth_m = monthly_tables(flow)
         self.base = flow.crisis_rate[0].sum(axis=1)
         self.extra = flow.crisis_rate[1].sum(axis=1) - self.base
         self.type_sums = type_running_sums(flow)
@@ -268,7 +268,7 @@ class ReferenceEngine:
         target = -math.log(self.u(CRISIS_TIME, i, draw_key(self.gen[i], self.schedule_count[i], 0)))
         found = self.u(END_OF_LIFE, i, draw_key(self.gen[i], 0, 0)) < self.mix(f.eol_found, c)
         eol_mult = self.mix(f.eol_found_multiplier, c) if found else f.eol_multiplier
-        when = next_crisis(self.g, self.r, f.growth, f.ramp, self.horizon, int(f.cohort_age[c]),
+        when = next_crisis(self.g, self.r, self.growth_m, f.ramp, self.horizon, int(f.cohort_age[c]),
                            self.base[c], self.extra[c], now, target,
                            self.readmit_until[i], self.mix(f.readmit_multiplier, c),
                            self.death_time[i] - f.eol_window, eol_mult, self.death_time[i])

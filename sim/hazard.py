@@ -21,20 +21,23 @@ from sim.flow import DAYS_PER_MONTH, FlowParams
 from sim.jit import kernel
 
 
-def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative growth G[a, m] and growth x ramp R[a, m] at the start of each month m."""
+def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative growth G[a, m] and growth x ramp R[a, m] at the start of each month m, and
+    each month's growth, growth_m[a, m] = growth[a, m // 12] (read without a division)."""
     months = flow.ramp.shape[0]
     n_age = flow.growth.shape[0]
     g = np.empty((n_age, months + 1))
     r = np.empty((n_age, months + 1))
+    growth_m = np.empty((n_age, months))
     for a in range(n_age):
         g[a, 0] = 0.0
         r[a, 0] = 0.0
         for m in range(months):
             rate = flow.growth[a, m // 12]
+            growth_m[a, m] = rate
             g[a, m + 1] = g[a, m] + rate * DAYS_PER_MONTH
             r[a, m + 1] = r[a, m] + rate * flow.ramp[m] * DAYS_PER_MONTH
-    return g, r
+    return g, r, growth_m
 
 
 @kernel(inline=True)
@@ -76,19 +79,19 @@ def _floor_div_near(t, d, q):
 
 
 @kernel(inline=True)
-def cumulative(g, r, growth, ramp, a, base, extra, t):
+def cumulative(g, r, growth_m, ramp, a, base, extra, t):
     """Crisis hazard integrated from 0 to t (t within the run) for rates *base* and *extra*."""
     months = ramp.shape[0]
     m = floor_div(t, DAYS_PER_MONTH)
     if m >= months:
         m = months - 1
     dt = t - m * DAYS_PER_MONTH
-    rate = growth[a, m // 12]
+    rate = growth_m[a, m]
     return base * (g[a, m] + rate * dt) + extra * (r[a, m] + rate * ramp[m] * dt)
 
 
 @kernel(inline=True)
-def inverse(g, r, growth, ramp, a, base, extra, level):
+def inverse(g, r, growth_m, ramp, a, base, extra, level):
     """The time at which the cumulative hazard reaches *level* (inf if never in the run)."""
     months = ramp.shape[0]
     total = base * g[a, months] + extra * r[a, months]
@@ -106,14 +109,14 @@ def inverse(g, r, growth, ramp, a, base, extra, level):
     while lo < months - 1 and base * g[a, lo + 1] + extra * r[a, lo + 1] <= level:
         lo += 1
     start = base * g[a, lo] + extra * r[a, lo]
-    rate = growth[a, lo // 12] * (base + extra * ramp[lo])
+    rate = growth_m[a, lo] * (base + extra * ramp[lo])
     if rate <= 0.0:
         return math.inf
     return lo * DAYS_PER_MONTH + (level - start) / rate
 
 
 @kernel(inline=True)
-def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
+def next_crisis(g, r, growth_m, ramp, horizon, a, base, extra, now, target,
                 readmit_until, readmit_mult, eol_start, eol_mult, death):
     """Time of the next crisis after *now* for an Exp(1) *target*; inf if none before death.
 
@@ -122,17 +125,17 @@ def next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
     """
     end = death if death < horizon else horizon
     if now < end and now >= readmit_until and eol_start >= end:
-        level = cumulative(g, r, growth, ramp, a, base, extra, now) + target
-        when = inverse(g, r, growth, ramp, a, base, extra, level)
+        level = cumulative(g, r, growth_m, ramp, a, base, extra, now) + target
+        when = inverse(g, r, growth_m, ramp, a, base, extra, level)
         if when < now:
             when = now
         return when if when < end else math.inf
-    return _next_crisis_windows(g, r, growth, ramp, a, base, extra, now, target,
+    return _next_crisis_windows(g, r, growth_m, ramp, a, base, extra, now, target,
                                 readmit_until, readmit_mult, eol_start, eol_mult, end)
 
 
 @kernel(inline=True)
-def _next_crisis_windows(g, r, growth, ramp, a, base, extra, now, target,
+def _next_crisis_windows(g, r, growth_m, ramp, a, base, extra, now, target,
                          readmit_until, readmit_mult, eol_start, eol_mult, end):
     """`next_crisis` for a person in the readmission or end-of-life window before *end*.
 
@@ -141,7 +144,7 @@ def _next_crisis_windows(g, r, growth, ramp, a, base, extra, now, target,
     """
     t = now
     remaining = target
-    start = cumulative(g, r, growth, ramp, a, base, extra, t)
+    start = cumulative(g, r, growth_m, ramp, a, base, extra, t)
     while t < end:
         mult = 1.0
         seg_end = end
@@ -154,10 +157,10 @@ def _next_crisis_windows(g, r, growth, ramp, a, base, extra, now, target,
                 seg_end = eol_start
         else:
             mult *= eol_mult
-        stop = cumulative(g, r, growth, ramp, a, base, extra, seg_end)
+        stop = cumulative(g, r, growth_m, ramp, a, base, extra, seg_end)
         available = mult * (stop - start)
         if remaining <= available:
-            when = inverse(g, r, growth, ramp, a, base, extra, start + remaining / mult)
+            when = inverse(g, r, growth_m, ramp, a, base, extra, start + remaining / mult)
             if when < t:
                 when = t
             if when >= end:

@@ -28,8 +28,8 @@ def tables(seed: int = 3):
     n_years = 8
     growth = 1.0 + np.cumsum(rng.uniform(0.0, 0.03, size=(5, n_years)), axis=1)  # [age, year]
     ramp = ramp_table(n_years, 1, 18, "linear")
-    g, r = monthly_tables(Flow(growth, ramp))
-    return g, r, growth, ramp
+    g, r, growth_m = monthly_tables(Flow(growth, ramp))
+    return g, r, growth_m, ramp, growth
 
 
 def integral(growth, ramp, a, base, extra, t):
@@ -55,7 +55,7 @@ def spent(growth, ramp, a, base, extra, now, t, windows):
 
 @pytest.mark.parametrize("extra_share", [0.0, -0.4, 0.6, -1.0])
 def test_inverse_inverts_the_cumulative_hazard(extra_share):
-    g, r, growth, ramp = tables()
+    g, r, growth_m, ramp, growth = tables()
     horizon = ramp.shape[0] * DAYS_PER_MONTH
     rng = np.random.default_rng(11)
     for _ in range(400):
@@ -64,30 +64,30 @@ def test_inverse_inverts_the_cumulative_hazard(extra_share):
         extra = extra_share * base
         top = base * g[a, -1] + extra * r[a, -1]
         level = rng.uniform(0.0, top)
-        t = inverse(g, r, growth, ramp, a, base, extra, level)
+        t = inverse(g, r, growth_m, ramp, a, base, extra, level)
         assert 0.0 <= t <= horizon
-        assert cumulative(g, r, growth, ramp, a, base, extra, t) == pytest.approx(level, rel=1e-9, abs=1e-12)
+        assert cumulative(g, r, growth_m, ramp, a, base, extra, t) == pytest.approx(level, rel=1e-9, abs=1e-12)
         assert integral(growth, ramp, a, base, extra, t) == pytest.approx(level, rel=1e-9, abs=1e-12)
-        assert inverse(g, r, growth, ramp, a, base, extra, top * 1.001 + 1e-9) == math.inf
+        assert inverse(g, r, growth_m, ramp, a, base, extra, top * 1.001 + 1e-9) == math.inf
 
 
 def test_inverse_finds_the_month_where_the_guess_is_far_off():
     """A rate that is zero for most of the run (an arm that removes every crisis) makes the
     cumulative hazard far from proportional to time; the walk from the guess still ends in
     the right month."""
-    g, r, growth, ramp = tables()
+    g, r, growth_m, ramp, growth = tables()
     base, extra = 2e-3, -2e-3  # no crises once the arm is in full effect
     for a in range(5):
         top = base * g[a, -1] + extra * r[a, -1]
         for level in np.linspace(0.0, top * 0.999, 50):
-            t = inverse(g, r, growth, ramp, a, base, extra, level)
+            t = inverse(g, r, growth_m, ramp, a, base, extra, level)
             assert integral(growth, ramp, a, base, extra, t) == pytest.approx(level, rel=1e-9, abs=1e-12)
 
 
 def test_next_crisis_spends_the_target_through_the_windows():
     """With readmission and end-of-life multipliers, the hazard spent between now and the next
     crisis, each window weighted by its multiplier, is the Exp(1) target."""
-    g, r, growth, ramp = tables()
+    g, r, growth_m, ramp, growth = tables()
     horizon = ramp.shape[0] * DAYS_PER_MONTH
     rng = np.random.default_rng(5)
     found = 0
@@ -99,7 +99,7 @@ def test_next_crisis_spends_the_target_through_the_windows():
         death = now + rng.uniform(100.0, 3000.0)
         eol_start, eol_mult = death - 365.0, rng.uniform(1.0, 6.0)
         target = -math.log(rng.uniform())
-        when = next_crisis(g, r, growth, ramp, horizon, a, base, extra, now, target,
+        when = next_crisis(g, r, growth_m, ramp, horizon, a, base, extra, now, target,
                            readmit_until, readmit_mult, eol_start, eol_mult, death)
         windows = (readmit_until, readmit_mult, eol_start, eol_mult)
         end = min(death, horizon)
