@@ -543,20 +543,14 @@ def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
 def _crisis_kind(lay, c, n_types, ramp, u):
     """The crisis type for the uniform u, drawn in proportion to the type rates in force.
 
-    The cohort's T_RATE columns hold running sums over the types (`flow.type_running_sums`);
-    the type is the first whose sum exceeds u times the last. The search runs from the last
-    type down, as the reference engine's does: the last type, acute illness, is most crises
-    (63% in the default place), so most draws take one comparison instead of seven.
+    The cohort's T_RATE columns hold running sums over the types (`flow.type_running_sums`).
     """
     last = N_HOT + n_types - 1
     u = u * (lay[c, last, 0] + ramp * (lay[c, last, 1] - lay[c, last, 0]))
-    kind = n_types - 1
-    while kind > 0:
-        col = N_HOT + kind - 1
-        if not u < lay[c, col, 0] + ramp * (lay[c, col, 1] - lay[c, col, 0]):
-            break
-        kind -= 1
-    return kind
+    for j in range(n_types - 1):
+        if u < lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0]):
+            return j
+    return n_types - 1
 
 
 @kernel(inline=True)
