@@ -747,6 +747,8 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
                rows,
                lay, coh, fl, il, hz, ev, si,
                i, now, y, ramp):
+    """A crisis at home. True if the person is still at home after it (the caller then
+    schedules their next crisis)."""
     c = person[i, COHORT]
     person[i, CRISIS_COUNT] += 1
     k = person[i, CRISIS_COUNT]
@@ -813,6 +815,8 @@ def _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log
 def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
                    lay, coh, fl, il, hz, ev, si, sf,
                    i, now, y, ramp):
+    """The end of a clinical stay: the discharge pathway. True if the person goes home now
+    (the caller then schedules their next crisis)."""
     c = person[i, COHORT]
     key = _key(person[i, GEN], person[i, EPISODE_K], 0)
     u = keyed_uniform(il[I_KEYS + PATHWAY], i, key)
@@ -931,6 +935,8 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
 def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
                    log, rows, lay, coh, fl, il, hz, ev, si, sf,
                    i, pool, now, y, ramp):
+    """The end of a step-down stay. True if the person goes home now (the caller then
+    schedules their next crisis)."""
     c = person[i, COHORT]
     key = _key(person[i, GEN], person[i, EPISODE_K], 0)
     u = keyed_uniform(il[I_KEYS + DOWNSTREAM_OUTCOME], i, key)
