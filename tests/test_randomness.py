@@ -88,18 +88,26 @@ def test_consecutive_pairs_fill_the_unit_square_evenly():
         assert stats.chisquare(counts).pvalue > 0.001
 
 
-def independent(a: np.ndarray, b: np.ndarray) -> None:
-    assert not np.array_equal(a, b)
-    assert np.mean(a == b) < 1e-3  # no shared values beyond chance (chance is about 1e-11)
-    assert abs(np.corrcoef(a, b)[0, 1]) < correlation_bound(a.size)
+def dependence(a: np.ndarray, b: np.ndarray) -> list[str]:
+    """How two series of draws fail to look independent (empty if they look independent)."""
+    bound = correlation_bound(a.size)
+    problems = []
+    if np.mean(a == b) >= 1e-3:  # shared values beyond chance (chance is about 1e-11)
+        problems.append(f"{np.mean(a == b):.2%} of the values are equal")
+    pearson = np.corrcoef(a, b)[0, 1]
+    if abs(pearson) >= bound:
+        problems.append(f"correlation {pearson:.4f}, bound {bound:.4f}")
     # Rank correlation too: catches monotone but non-linear dependence.
-    assert abs(stats.spearmanr(a, b).statistic) < correlation_bound(a.size)
+    spearman = stats.spearmanr(a, b).statistic
+    if abs(spearman) >= bound:
+        problems.append(f"rank correlation {spearman:.4f}, bound {bound:.4f}")
+    return problems
 
 
 def test_draws_differ_across_seeds():
     a = by_entity(SEED, randomness.CRISIS_TIME, 0, N, 0)
     for other in (SEED + 1, SEED ^ (1 << 40), 0):
-        independent(a, by_entity(other, randomness.CRISIS_TIME, 0, N, 0))
+        assert not dependence(a, by_entity(other, randomness.CRISIS_TIME, 0, N, 0))
 
 
 def test_draws_differ_across_streams():
@@ -107,27 +115,36 @@ def test_draws_differ_across_streams():
     names = sorted(base)
     for i, first in enumerate(names):
         for second in names[i + 1:]:
-            independent(base[first], base[second])
+            assert not dependence(base[first], base[second])
 
 
 def test_draws_differ_across_entities_and_draw_numbers():
     a = by_entity(SEED, randomness.LENGTH_OF_STAY, 0, N, 0)
-    independent(a, by_entity(SEED, randomness.LENGTH_OF_STAY, 1, N, 0))  # entity shifted by one
-    independent(a, by_entity(SEED, randomness.LENGTH_OF_STAY, 0, N, 1))  # next draw number
+    assert not dependence(a, by_entity(SEED, randomness.LENGTH_OF_STAY, 1, N, 0))  # entity shifted by one
+    assert not dependence(a, by_entity(SEED, randomness.LENGTH_OF_STAY, 0, N, 1))  # next draw number
     draws = by_draw(SEED, randomness.LENGTH_OF_STAY, 5, N + 1)
-    independent(draws[:-1], draws[1:])  # lag-one over draw numbers
+    assert not dependence(draws[:-1], draws[1:])  # lag-one over draw numbers
 
 
 def test_swapping_keys_gives_different_numbers():
     # The keys are mixed with different constants, so (stream=a, entity=b) and
     # (stream=b, entity=a), or (entity=a, draw=b) and (entity=b, draw=a), are unrelated.
     pairs = [(a, b) for a in range(1, 31) for b in range(1, 301) if a != b]
-    independent(np.array([uniform(SEED, a, b, 0) for a, b in pairs]),
-                np.array([uniform(SEED, b, a, 0) for a, b in pairs]))
-    independent(np.array([uniform(SEED, 4, a, b) for a, b in pairs]),
-                np.array([uniform(SEED, 4, b, a) for a, b in pairs]))
-    independent(np.array([uniform(a, 4, b, 0) for a, b in pairs]),
-                np.array([uniform(b, 4, a, 0) for a, b in pairs]))
+    assert not dependence(np.array([uniform(SEED, a, b, 0) for a, b in pairs]),
+                          np.array([uniform(SEED, b, a, 0) for a, b in pairs]))
+    assert not dependence(np.array([uniform(SEED, 4, a, b) for a, b in pairs]),
+                          np.array([uniform(SEED, 4, b, a) for a, b in pairs]))
+    assert not dependence(np.array([uniform(a, 4, b, 0) for a, b in pairs]),
+                          np.array([uniform(b, 4, a, 0) for a, b in pairs]))
+
+
+def test_the_dependence_check_sees_dependent_draws():
+    # The check the tests above rely on must flag what is not independent.
+    a = by_entity(SEED, randomness.CRISIS_TIME, 0, N, 0)
+    b = by_entity(SEED + 1, randomness.CRISIS_TIME, 0, N, 0)
+    assert dependence(a, a)  # the same draws
+    assert dependence(a, np.sqrt(a))  # a monotone function of them
+    assert dependence(a, 0.8 * a + 0.2 * b)  # correlated
 
 
 def test_python_numba_and_vector_forms_agree_exactly():
@@ -181,4 +198,4 @@ def test_parameter_draws_key_on_the_name():
     # Same name, same draw, whatever else is drawn; another replication gives another draw.
     assert parameter_uniform(SEED, "x.effect", 4) == parameter_uniform(SEED, "x.effect", 4)
     reps = np.array([[parameter_uniform(SEED, n, r) for n in names[:200]] for r in range(2)])
-    independent(reps[0], reps[1])
+    assert not dependence(reps[0], reps[1])
