@@ -502,18 +502,15 @@ def _set_row(log, rows, i, col, value):
 
 
 @kernel(inline=True)
-def _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, now, ramp):
-    """Draw the next crisis of a person at home now: what `next_crisis` needs besides the tables.
-
-    Returns (age band, base rate, extra rate, Exp(1) target, readmission window end and
-    multiplier, end-of-life window start and multiplier, death).
-    """
+def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
+    """Draw the time of the next crisis of a person who is at home now (inf: none in the run)."""
     c = person[i, COHORT]
     gen = person[i, GEN]
     person[i, CRISIS_TOK] += 1
     person[i, SCHED_COUNT] += 1
     target = -math.log(keyed_uniform(il[I_KEYS + CRISIS_TIME], i, _key(gen, person[i, SCHED_COUNT], 0)))
     death = person_t[i, DEATH_T]
+    horizon = fl[H_HORIZON]
     # Multipliers next_crisis would never read are not worked out: the readmission one once
     # the window is over, the end-of-life one (and its draw) when the window starts after the
     # run, as it does for most people.
@@ -521,21 +518,13 @@ def _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, now, ramp):
     readmit_mult = _mix(lay, c, L_READMIT_MULT, ramp) if now < readmit_until else 1.0
     eol_start = death - fl[H_EOL_WINDOW]
     eol_mult = fl[H_EOL_MULT]
-    if eol_start < fl[H_HORIZON]:
+    if eol_start < horizon:
         found = keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
         if found:
             eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp)
-    return (coh[c, K_AGE], lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], target,
-            readmit_until, readmit_mult, eol_start, eol_mult, death)
-
-
-@kernel(inline=True)
-def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
-    """Draw the time of the next crisis of a person who is at home now (inf: none in the run)."""
-    a, base, extra, target, readmit_until, readmit_mult, eol_start, eol_mult, death = (
-        _crisis_time_inputs(person, person_t, lay, coh, fl, il, i, now, ramp))
     g, r, growth_m, ramp_table = hz
-    return next_crisis(g, r, growth_m, ramp_table, fl[H_HORIZON], a, base, extra, now, target,
+    return next_crisis(g, r, growth_m, ramp_table, horizon, coh[c, K_AGE],
+                       lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], now, target,
                        readmit_until, readmit_mult, eol_start, eol_mult, death)
 
 
@@ -650,8 +639,7 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
 
 
 @kernel(inline=True)
-def _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                ev, i, now, ramp):
+def _start_life(person, person_t, lay, fl, il, ev, i, now):
     """A new occupant of slot i: draw their death (the caller then schedules their first crisis)."""
     c = person[i, COHORT]
     rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
@@ -991,8 +979,7 @@ def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts
 
 @kernel(inline=True)
 def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, cohort0,
-              lay, coh, fl, il, hz, ev, si, sf,
-              i, now, y, ramp):
+              lay, fl, il, ev, si, sf, i, now, y):
     where = person[i, LOCATION]
     counts[y, C_DEATHS] += 1.0
     _leave_queue(person, pools, pool_f, pool_year, i, now, y)
@@ -1017,8 +1004,7 @@ def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
     person[i, SCHED_COUNT] = 0
     person_t[i, LAST_DISCHARGE] = -math.inf
     person[i, LOCATION] = HOME
-    _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                ev, i, now, ramp)
+    _start_life(person, person_t, lay, fl, il, ev, i, now)
 
 
 @kernel
@@ -1111,8 +1097,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             stay = -pool_f[p, MEAN_DAYS] * math.log(keyed_uniform(il[I_KEYS + INITIAL_OCCUPANCY], p, slot))
             _schedule(ev, horizon, 0.0, stay, STAY_END, -1, 0, p)
     for i in range(person.shape[0]):
-        _start_life(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                    ev, i, 0.0, ramp)
+        _start_life(person, person_t, lay, fl, il, ev, i, 0.0)
         _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                          ev, i, 0.0, ramp)
     if evs[EV_STATUS] != OK:
@@ -1193,9 +1178,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             _touch_delayed(si, sf, counts, now, y)
         elif kind == DEATH_EVENT:
             _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
-                      cohort0,
-                      lay, coh, fl, il, hz, ev, si, sf,
-                      i, now, y, ramp)
+                      cohort0, lay, fl, il, ev, si, sf, i, now, y)
             home = True  # the slot's next occupant
         elif kind == STAY_END:
             pool_kind = pools[aux, KIND_OF_POOL]
@@ -1206,19 +1189,18 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                           los_hist, log, rows, lay, coh, fl, il, hz,
                           ev, si, sf, i, aux, now, y, ramp)
             elif pool_kind == ACUTE or pool_kind == ESCALATION:
-                home = _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
-                               rows,
-                               lay, coh, fl, il, hz, ev, si, sf,
-                               i, now, y, ramp)
+                home = _medically_fit(person, person_t, pools, pool_f, pool_year, counts,
+                                      los_hist, log, rows, lay, coh, fl, il, hz, ev, si, sf,
+                                      i, now, y, ramp)
             elif pool_kind == DIVERSION:
                 _release(pools, pool_f, pool_year, aux, now, y)
                 person[i, LOCATION] = HOME
                 person[i, STAY_POOL] = -1
                 home = True
             else:
-                home = _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t,
-                               counts, los_hist, log, rows, lay, coh, fl, il, hz,
-                               ev, si, sf, i, aux, now, y, ramp)
+                home = _end_step_down(person, person_t, pools, pool_f, pool_year, queue,
+                                      queue_t, counts, los_hist, log, rows, lay, coh, fl, il,
+                                      hz, ev, si, sf, i, aux, now, y, ramp)
         elif kind == ASSESSED:
             target = PATHWAY_POOL_ARR[aux]
             if pools[target, OCC] < pools[target, CAP]:
@@ -1228,9 +1210,9 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             else:
                 _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, target, i, now, y)
         elif kind == CRISIS:
-            home = _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
-                       log, rows, lay, coh, fl, il, hz, ev, si,
-                       i, now, y, ramp)
+            home = _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t,
+                              counts, places, log, rows, lay, coh, fl, il, hz, ev, si,
+                              i, now, y, ramp)
         else:  # CHECK91
             settle = False
             y91 = _year(now - CHECK_DAYS, n_years)
