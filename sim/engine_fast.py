@@ -103,8 +103,9 @@ KIND_OF_POOL, OCC, CAP, WAITING, DIRTY, Q_HEAD, Q_TAIL, LAST_YEAR = range(8)
 N_POOL = 8
 MEAN_DAYS, MAX_DAYS, LAST_T = range(3)
 N_POOL_F = 3
-# si: int64 scalars; sf: float64 scalars.
-N_DELAYED, DELAYED_YEAR, N_ROWS, EVENTS, STATUS = range(5)
+# si: int64 scalars; sf: float64 scalars. si[CHANGED] is 1 when a pool may have been marked
+# changed (DIRTY) since the event loop last looked for someone to move.
+N_DELAYED, DELAYED_YEAR, N_ROWS, EVENTS, STATUS, CHANGED = range(6)
 DELAYED_T = 0
 # The event list's int64 scalars (evs) and chunk table columns (chunks).
 HEAP_SIZE, SEQ, NEXT_BUCKET, FREE, EV_STATUS, RUN_POS, RUN_LEN = range(7)
@@ -452,10 +453,11 @@ def _take(pools, pool_f, pool_year, p, now, y):
 
 
 @kernel
-def _release(pools, pool_f, pool_year, p, now, y):
+def _release(pools, pool_f, pool_year, si, p, now, y):
     _touch(pools, pool_f, pool_year, p, now, y)
     pools[p, OCC] -= 1
     pools[p, DIRTY] = 1
+    si[CHANGED] = 1
 
 
 @kernel
@@ -532,14 +534,16 @@ def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
 def _crisis_kind(lay, c, n_types, ramp, u):
     """The crisis type for the uniform u, drawn in proportion to the type rates in force.
 
-    The cohort's T_RATE columns hold running sums over the types (`flow.type_running_sums`).
+    The cohort's T_RATE columns hold running sums over the types (`flow.type_running_sums`);
+    the type is the number of them, bar the last, that the scaled uniform reaches. Counting
+    them all takes no branch that depends on the draw, which the processor would mispredict.
     """
     last = N_HOT + n_types - 1
     u = u * (lay[c, last, 0] + ramp * (lay[c, last, 1] - lay[c, last, 0]))
+    kind = 0
     for j in range(n_types - 1):
-        if u < lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0]):
-            return j
-    return n_types - 1
+        kind += u >= lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0])
+    return kind
 
 
 @kernel(inline=True)
@@ -652,11 +656,11 @@ def _start_life(person, person_t, lay, fl, il, ev, i, now):
 
 
 @kernel
-def _leave_home(person, pools, pool_f, pool_year, i, now, y):
+def _leave_home(person, pools, pool_f, pool_year, si, i, now, y):
     """Leaving home for a service or hospital ends reablement and any wait from it."""
     _leave_queue(person, pools, pool_f, pool_year, i, now, y)
     if person[i, HELD] == POOL_REABLEMENT:
-        _release(pools, pool_f, pool_year, POOL_REABLEMENT, now, y)
+        _release(pools, pool_f, pool_year, si, POOL_REABLEMENT, now, y)
         person[i, HELD] = -1
         person[i, HOLD_TOK] += 1
 
@@ -707,7 +711,7 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
 @kernel(inline=True)
 def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
            lay, coh, fl, il, ev, si, i, c, now, y, ramp):
-    _leave_home(person, pools, pool_f, pool_year, i, now, y)
+    _leave_home(person, pools, pool_f, pool_year, si, i, now, y)
     counts[y, C_ADMISSIONS] += 1.0
     places[y, coh[c, K_PLACE_AGE]] += 1
     places[y, coh[c, K_PLACE_CLUSTER]] += 1
@@ -751,7 +755,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     service = coh[c, N_COH + kind]
     if divertible:
         if pools[service, OCC] < pools[service, CAP]:
-            _leave_home(person, pools, pool_f, pool_year, i, now, y)
+            _leave_home(person, pools, pool_f, pool_year, si, i, now, y)
             _take(pools, pool_f, pool_year, service, now, y)
             person[i, LOCATION] = IN_SERVICE_LOC
             person[i, STAY_POOL] = service
@@ -781,7 +785,7 @@ def _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log
         si[N_DELAYED] -= 1
         if now > person_t[i, MFIT]:
             counts[y, C_DELAYED_SPELLS] += 1.0
-    _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
+    _release(pools, pool_f, pool_year, si, person[i, STAY_POOL], now, y)
     person[i, STAY_POOL] = -1
     los = now - person_t[i, BED_START]
     counts[y, C_SPELLS] += 1.0
@@ -833,11 +837,11 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
 
 
 @kernel
-def _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev,
+def _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev, si,
                 i, pool, k, now, y):
     """Start a place held while at home: reablement or a home-care package."""
     if person[i, HELD] >= 0:
-        _release(pools, pool_f, pool_year, person[i, HELD], now, y)
+        _release(pools, pool_f, pool_year, si, person[i, HELD], now, y)
     _take(pools, pool_f, pool_year, pool, now, y)
     person[i, HELD] = pool
     person[i, HOLD_K] = k
@@ -856,10 +860,10 @@ def _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev,
 
 @kernel
 def _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, coh, fl, il,
-                       ev, i, k, now, y):
+                       ev, si, i, k, now, y):
     """A permanent care-home move: a place held until death, and a new cohort."""
     if person[i, HELD] >= 0:
-        _release(pools, pool_f, pool_year, person[i, HELD], now, y)
+        _release(pools, pool_f, pool_year, si, person[i, HELD], now, y)
     _take(pools, pool_f, pool_year, POOL_CARE_HOME, now, y)
     person[i, HELD] = POOL_CARE_HOME
     person[i, HOLD_TOK] += 1
@@ -889,20 +893,20 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
                    si, sf, i, np.bool_(False), now, y)
         k = person[i, EPISODE_K]
     elif where == IN_SERVICE_LOC:
-        _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
+        _release(pools, pool_f, pool_year, si, person[i, STAY_POOL], now, y)
         person[i, STAY_POOL] = -1
         k = person[i, EPISODE_K]
     else:  # at home, in reablement
         k = person[i, HOLD_K]
     if target == POOL_CARE_HOME:
         _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, coh, fl, il,
-                           ev, i, k, now, y)
+                           ev, si, i, k, now, y)
         person[i, LOCATION] = HOME
         _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                          ev, i, now, ramp)
         return
     if pools[target, KIND_OF_POOL] == AT_HOME:
-        _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev,
+        _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev, si,
                     i, target, k, now, y)
         if where != HOME:
             person[i, LOCATION] = HOME
@@ -938,7 +942,7 @@ def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, c
                      np.int64(POOL_CARE_HOME), i,
                      now, y)
         return False
-    _release(pools, pool_f, pool_year, pool, now, y)
+    _release(pools, pool_f, pool_year, si, pool, now, y)
     person[i, STAY_POOL] = -1
     person[i, LOCATION] = HOME
     return True
@@ -950,7 +954,7 @@ def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts
               i, pool, now, y, ramp):
     c = person[i, COHORT]
     if pool != POOL_REABLEMENT or person[i, LOCATION] != HOME:
-        _release(pools, pool_f, pool_year, pool, now, y)
+        _release(pools, pool_f, pool_year, si, pool, now, y)
         person[i, HELD] = -1
         person[i, HOLD_TOK] += 1
         return
@@ -963,7 +967,7 @@ def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts
             outcome = o
             break
     if outcome == 0:
-        _release(pools, pool_f, pool_year, pool, now, y)
+        _release(pools, pool_f, pool_year, si, pool, now, y)
         person[i, HELD] = -1
         person[i, HOLD_TOK] += 1
         return
@@ -989,10 +993,10 @@ def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
         _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
                    si, sf, i, np.bool_(True), now, y)
     elif where == IN_SERVICE_LOC:
-        _release(pools, pool_f, pool_year, person[i, STAY_POOL], now, y)
+        _release(pools, pool_f, pool_year, si, person[i, STAY_POOL], now, y)
         person[i, STAY_POOL] = -1
     if person[i, HELD] >= 0:
-        _release(pools, pool_f, pool_year, person[i, HELD], now, y)
+        _release(pools, pool_f, pool_year, si, person[i, HELD], now, y)
         person[i, HELD] = -1
     person[i, STAY_TOK] += 1
     person[i, HOLD_TOK] += 1
@@ -1062,7 +1066,8 @@ def _anyone_to_move(pools, il):
 
     A changed pool whose queue is empty, or which is full, gives no place away (its queue can
     only shrink and a release marks it changed again), so it is marked settled here and the
-    costly call is made only when someone may move.
+    costly call is made only when someone may move. The event loop looks only after an event
+    that may have marked a pool changed (si[CHANGED]), not after every event.
     """
     anyone = False
     for p in range(pools.shape[0]):
@@ -1175,6 +1180,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                 _touch(pools, pool_f, pool_year, p, now, y)
                 pools[p, CAP] = capacity[p, aux]
                 pools[p, DIRTY] = 1
+            si[CHANGED] = 1
             _touch_delayed(si, sf, counts, now, y)
         elif kind == DEATH_EVENT:
             _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
@@ -1183,7 +1189,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         elif kind == STAY_END:
             pool_kind = pools[aux, KIND_OF_POOL]
             if i < 0:  # a place filled at the start empties
-                _release(pools, pool_f, pool_year, aux, now, y)
+                _release(pools, pool_f, pool_year, si, aux, now, y)
             elif pool_kind == AT_HOME:
                 _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts,
                           los_hist, log, rows, lay, coh, fl, il, hz,
@@ -1193,7 +1199,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                                       los_hist, log, rows, lay, coh, fl, il, hz, ev, si, sf,
                                       i, now, y, ramp)
             elif pool_kind == DIVERSION:
-                _release(pools, pool_f, pool_year, aux, now, y)
+                _release(pools, pool_f, pool_year, si, aux, now, y)
                 person[i, LOCATION] = HOME
                 person[i, STAY_POOL] = -1
                 home = True
@@ -1224,10 +1230,11 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         if home:
             _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                              ev, i, now, ramp)
-        if settle and _anyone_to_move(pools, il):
-            _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
-                    log, rows, lay, coh, fl, il, hz, ev, si, sf,
-                    now, y, ramp)
+        if settle and si[CHANGED] == 1:
+            si[CHANGED] = 0
+            if _anyone_to_move(pools, il):
+                _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts,
+                        los_hist, log, rows, lay, coh, fl, il, hz, ev, si, sf, now, y, ramp)
         if si[STATUS] != OK:
             return si[STATUS]
         if evs[EV_STATUS] != OK:

@@ -310,11 +310,10 @@ class ReferenceEngine:
         sums = self.type_sums[:, c]  # running sums over the types (flow.type_running_sums)
         n_types = sums.shape[1]
         u = self.u(CRISIS_TYPE, i, key) * (sums[0, -1] + ramp * (sums[1, -1] - sums[0, -1]))
-        kind = n_types - 1
+        kind = 0
         for j in range(n_types - 1):
-            if u < sums[0, j] + ramp * (sums[1, j] - sums[0, j]):
-                kind = j
-                break
+            if u >= sums[0, j] + ramp * (sums[1, j] - sums[0, j]):
+                kind += 1
         self.kind[i] = kind
         self.count("crises")
         if self.log:

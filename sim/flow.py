@@ -378,9 +378,10 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
 def type_running_sums(flow: FlowParams) -> np.ndarray:
     """[2, C, K] running sums of the crisis rates over the crisis types, in type order.
 
-    A crisis's type is the first whose running sum in force now (today's moved towards the
-    arm's by the ramp) exceeds the type uniform times the last sum: each type is drawn in
-    proportion to its rate. Both engines draw from these same numbers.
+    A crisis's type is the number of running sums in force now (today's moved towards the
+    arm's by the ramp), bar the last, that the type uniform times the last sum reaches: each
+    type is drawn in proportion to its rate, and a type of rate zero never. Both engines draw
+    from these same numbers.
     """
     return np.cumsum(flow.crisis_rate, axis=2)
 
