@@ -124,8 +124,8 @@ I_N_YEARS, I_LOS_MIXED, I_ESCALATE, I_N_TYPES, I_COLD = range(5)
 I_KEYS = 5
 # il[I_CHAIN]: 1 to count emergency-attendance-only crises at once (`_schedule_crisis`).
 I_CHAIN = I_KEYS + N_STREAMS
-# Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and the arm's at
-# full effect side by side. A row holds first what every crisis reads (N_HOT named columns,
+# Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and its change
+# under the arm at full effect (the arm's value less today's) side by side. A row holds first what every crisis reads (N_HOT named columns,
 # then four blocks of K columns, one per crisis type), then the rest from il[I_COLD] on.
 L_BASE, L_EXTRA, L_EOL_FOUND, L_EOL_FOUND_MULT, L_READMIT_MULT = range(5)
 N_HOT = 5
@@ -158,6 +158,9 @@ N_EP = len(EPISODE_COLUMNS)
 PATHWAY_POOL_ARR = PATHWAY_POOL
 
 
+# `_year` needs a year of whole days.
+assert DAYS_PER_YEAR == int(DAYS_PER_YEAR)
+
 # --- small kernels ------------------------------------------------------------------------
 
 
@@ -167,9 +170,19 @@ def _key(gen, k, sub):
     return (gen << 32) | (k << 8) | sub
 
 
-@kernel
+@kernel(inline=True)
 def _year(t, n_years):
-    y = floor_div(t, DAYS_PER_YEAR)
+    """The year of time t >= 0: Python's t // DAYS_PER_YEAR, at most the last year.
+
+    A year is a whole number of days, so each year's start is an exact double, and two exact
+    comparisons put right the quotient's guess (pasted into its callers: it is found for
+    every attendance counted at once).
+    """
+    y = int(t * (1.0 / DAYS_PER_YEAR))  # within one of the year
+    if y * DAYS_PER_YEAR > t:
+        y -= 1
+    elif (y + 1) * DAYS_PER_YEAR <= t:
+        y += 1
     return y if y < n_years else n_years - 1
 
 
@@ -183,9 +196,12 @@ def _ramp(ramp, t):
 
 @kernel
 def _mix(lay, c, col, ramp):
-    """A parameter in force now: today's value moved towards the arm's by the ramp."""
-    base = lay[c, col, 0]
-    return base + ramp * (lay[c, col, 1] - base)
+    """A parameter in force now: today's value moved towards the arm's by the ramp.
+
+    lay holds today's value and its change under the arm at full effect (the arm's value
+    less today's, worked out once, the same double the reference engine works out).
+    """
+    return lay[c, col, 0] + ramp * lay[c, col, 1]
 
 
 # --- the event list ---------------------------------------------------------------------
@@ -539,10 +555,10 @@ def _crisis_kind(lay, c, n_types, ramp, u):
     them all takes no branch that depends on the draw, which the processor would mispredict.
     """
     last = N_HOT + n_types - 1
-    u = u * (lay[c, last, 0] + ramp * (lay[c, last, 1] - lay[c, last, 0]))
+    u = u * (lay[c, last, 0] + ramp * lay[c, last, 1])
     kind = 0
     for j in range(n_types - 1):
-        kind += u >= lay[c, N_HOT + j, 0] + ramp * (lay[c, N_HOT + j, 1] - lay[c, N_HOT + j, 0])
+        kind += u >= lay[c, N_HOT + j, 0] + ramp * lay[c, N_HOT + j, 1]
     return kind
 
 
@@ -1287,6 +1303,7 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
                            (T_ADMIT, flow.admit_prob), (T_LOS, flow.los_mean)):
         column = N_HOT + offset * n_types
         columns[column:column + n_types] = np.moveaxis(layers, 2, 0)
+    columns[:, 1] -= columns[:, 0]  # layer 1: the change under the arm at full effect
     lay = np.ascontiguousarray(columns.transpose(2, 0, 1))
     n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
     coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)

@@ -53,7 +53,9 @@ def floor_div(t, d):
     if q < 1e8:
         n = math.floor(q)
         frac = q - n
-        if 1e-9 < frac < 1.0 - 1e-9:
+        # Below 1e-9 the floor is 0 too (as at t = 0, where every person's first crisis is
+        # drawn); the tests are combined without a branch that could be mispredicted.
+        if ((1e-9 < frac) | (q < 0.5)) & (frac < 1.0 - 1e-9):
             return n
     return _floor_div_near(t, d, q)
 

@@ -282,6 +282,21 @@ def test_floor_div_is_pythons_floor_division():
             assert floor_div(t, d) == int(t // d), (t, d)
 
 
+def test_the_fast_engines_year_is_pythons_floor_division():
+    """The year of an event in the fast engine (`engine_fast._year`, exact comparisons with
+    whole-day year starts) is the reference engine's ``t // DAYS_PER_YEAR``, capped at the last
+    year, also next to every year start."""
+    rng = np.random.default_rng(1)
+    n_years = 30
+    times = list(rng.random(20_000) * 12_000) + [0.0, 5e-324]
+    for k in range(40):
+        edge = k * DAYS_PER_YEAR
+        times += [edge, math.nextafter(edge, 0.0), math.nextafter(edge, math.inf),
+                  edge * (1 - 1e-15), edge * (1 + 1e-15)]
+    for t in times:
+        assert engine_fast._year(t, n_years) == min(int(t // DAYS_PER_YEAR), n_years - 1), t
+
+
 # --- the crisis type ---------------------------------------------------------------------------
 
 
@@ -296,7 +311,7 @@ def test_crisis_types_are_drawn_in_proportion_to_the_rates_in_force():
     n_types = today.size
     lay = np.zeros((2, engine_fast.N_HOT + n_types, 2))
     lay[1, engine_fast.N_HOT:, 0] = np.cumsum(today)
-    lay[1, engine_fast.N_HOT:, 1] = np.cumsum(arm)
+    lay[1, engine_fast.N_HOT:, 1] = np.cumsum(arm) - np.cumsum(today)  # the change
     n = 100_000
     for ramp in (0.0, 0.37, 1.0):
         rates = today + ramp * (arm - today)
