@@ -671,7 +671,7 @@ def _start_life(person, person_t, lay, fl, il, ev, i, now):
               person[i, DEATH_TOK], 0)
 
 
-@kernel
+@kernel(inline=True)
 def _leave_home(person, pools, pool_f, pool_year, si, i, now, y):
     """Leaving home for a service or hospital ends reablement and any wait from it."""
     _leave_queue(person, pools, pool_f, pool_year, i, now, y)
@@ -792,7 +792,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     return False
 
 
-@kernel
+@kernel(inline=True)
 def _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl, si, sf,
                i, died, now, y):
     """End an acute spell: free the bed and count the stay."""
