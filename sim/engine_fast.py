@@ -581,6 +581,19 @@ def _crisis_draws(lay, coh, il, c, i, key, ramp):
 
 
 @kernel(inline=True)
+def _pack_draws(kind, divertible, admitted):
+    """A crisis's draws as one positive number, kept in its event's aux."""
+    return 1 + 4 * kind + 2 * np.int64(divertible) + np.int64(admitted)
+
+
+@kernel(inline=True)
+def _unpack_draws(drawn):
+    """(type, divertible, admitted) from `_pack_draws`."""
+    d = drawn - 1
+    return d >> 2, (d & 2) != 0, (d & 1) != 0
+
+
+@kernel(inline=True)
 def _log_crisis(person, log, rows, si, i, k, now, kind):
     """Start the person's episode-log row for crisis k, if the log is kept; False if full."""
     if log.shape[0] == 0:
@@ -620,8 +633,9 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
     place and waits in no queue, nothing else can change their crises before then but death,
     so such crises need not go through the event list: they get the same draws, counts and
     episode-log rows as the reference engine's crisis events. The first crisis that may be
-    something else is scheduled. Crises within DEATH_MARGIN of death, or at or after the
-    horizon, are left to the event list.
+    something else is scheduled, with the draws already made for it in its event's aux, so
+    that `_on_crisis` need not make them again. Crises within DEATH_MARGIN of death, or at or
+    after the horizon, are left to the event list.
     """
     horizon = fl[H_HORIZON]
     n_years = il[I_N_YEARS]
@@ -631,6 +645,7 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
     chain = (il[I_CHAIN] == 1 and person[i, LOCATION] == HOME
              and person[i, HELD] != POOL_REABLEMENT and person[i, QUEUED] < 0)
     t = now
+    drawn = np.int64(0)
     while True:
         when = _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, t, ramp)
         now = t
@@ -645,6 +660,10 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
         key = _key(person[i, GEN], k, 0)
         kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, key, ramp)
         if divertible or admitted:
+            # The crisis event gets these draws: nothing before it can change them (the
+            # person, their cohort and crisis count stay as they are, or the event is stale,
+            # and the ramp is that of its time).
+            drawn = _pack_draws(kind, divertible, admitted)
             break
         if not _log_crisis(person, log, rows, si, i, k, t, kind):
             break
@@ -655,7 +674,7 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
         counts[y, C_CRISES] += 1.0
         counts[y, C_ED] += 1.0
         si[EVENTS] += 1
-    _schedule(ev, horizon, now, when, CRISIS, i, person[i, CRISIS_TOK], 0)
+    _schedule(ev, horizon, now, when, CRISIS, i, person[i, CRISIS_TOK], drawn)
 
 
 @kernel(inline=True)
@@ -754,15 +773,22 @@ def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, p
 def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log,
                rows,
                lay, coh, fl, il, hz, ev, si,
-               i, now, y, ramp):
+               i, now, y, ramp, drawn):
     """A crisis at home. True if the person is still at home after it (the caller then
-    schedules their next crisis)."""
+    schedules their next crisis).
+
+    *drawn* is the event's aux: the crisis's own draws if `_schedule_crisis` already made
+    them (`_pack_draws`), else 0.
+    """
     c = person[i, COHORT]
     person[i, CRISIS_COUNT] += 1
     k = person[i, CRISIS_COUNT]
     person[i, EPISODE_K] = k
     key = _key(person[i, GEN], k, 0)
-    kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, key, ramp)
+    if drawn > 0:
+        kind, divertible, admitted = _unpack_draws(drawn)
+    else:
+        kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, key, ramp)
     person[i, KIND] = kind
     counts[y, C_CRISES] += 1.0
     if not _log_crisis(person, log, rows, si, i, k, now, kind):
@@ -1234,7 +1260,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         elif kind == CRISIS:
             home = _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t,
                               counts, places, log, rows, lay, coh, fl, il, hz, ev, si,
-                              i, now, y, ramp)
+                              i, now, y, ramp, aux)
         else:  # CHECK91
             settle = False
             y91 = _year(now - CHECK_DAYS, n_years)
