@@ -1308,29 +1308,26 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     base = flow.crisis_rate[0].sum(axis=1)
     extra = flow.crisis_rate[1].sum(axis=1) - base
     cold = N_HOT + 4 * n_types
-    # Built column by column as [column, layer, cohort] (each write in order), then turned
-    # into the kernel's [cohort, column, layer] in one pass.
-    columns = np.zeros((cold + N_COLD, 2, n_cohorts))
-    for col, values in ((L_BASE, base), (L_EXTRA, extra), (cold + L_MORTALITY, flow.mortality)):
-        columns[col, 0] = values
-        columns[col, 1] = values
-    for col, layers in ((L_EOL_FOUND, flow.eol_found),
+    lay = np.zeros((n_cohorts, cold + N_COLD, 2))
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    both = lambda values: np.stack([values, values])  # noqa: E731  (no change under the arm)
+    for col, layers in ((L_BASE, both(base)), (L_EXTRA, both(extra)),
+                        (cold + L_MORTALITY, both(flow.mortality)),
+                        (L_EOL_FOUND, flow.eol_found),
                         (L_EOL_FOUND_MULT, flow.eol_found_multiplier),
                         (L_READMIT_MULT, flow.readmit_multiplier),
                         (cold + L_TERMINAL, flow.terminal_death),
                         (cold + L_TERMINAL_FOUND, flow.terminal_death_found),
                         (cold + L_HOSP_DEATH, flow.hospital_death),
                         (cold + L_STEP_DOWN_CH, flow.step_down_care_home)):
-        columns[col] = layers
+        _put_columns(lay, np.int64(col), f64(layers)[:, :, None])
     for col, layers in ((cold + L_PATHWAY, flow.pathway), (cold + L_ASSESS, flow.assess_mean),
-                        (cold + L_REABLE, flow.reablement_outcome)):
-        columns[col:col + layers.shape[2]] = np.moveaxis(layers, 2, 0)
-    for offset, layers in ((T_RATE, type_running_sums(flow)), (T_DIVERT, flow.divert_prob),
-                           (T_ADMIT, flow.admit_prob), (T_LOS, flow.los_mean)):
-        column = N_HOT + offset * n_types
-        columns[column:column + n_types] = np.moveaxis(layers, 2, 0)
-    columns[:, 1] -= columns[:, 0]  # layer 1: the change under the arm at full effect
-    lay = np.ascontiguousarray(columns.transpose(2, 0, 1))
+                        (cold + L_REABLE, flow.reablement_outcome),
+                        (N_HOT + T_RATE * n_types, type_running_sums(flow)),
+                        (N_HOT + T_DIVERT * n_types, flow.divert_prob),
+                        (N_HOT + T_ADMIT * n_types, flow.admit_prob),
+                        (N_HOT + T_LOS * n_types, flow.los_mean)):
+        _put_columns(lay, np.int64(col), f64(layers))
     n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
     coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)
     coh[:, K_AGE] = flow.cohort_age
@@ -1348,12 +1345,22 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     il = np.concatenate([np.array([flow.n_years, int(flow.los_mixed), int(flow.escalate),
                                    n_types, cold], dtype=np.int64), keys.view(np.int64),
                          np.array([1], dtype=np.int64)])  # I_CHAIN
-    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return dict(lay=lay, coh=coh, fl=fl, il=il, g=f64(g), r=f64(r), growth_m=f64(growth_m),
                 ramp_table=f64(flow.ramp), capacity=i64(flow.capacity),
                 initial=i64(flow.pool_initial),
                 cohort0=i64(flow.person_cohort))
+
+
+@kernel
+def _put_columns(lay, col, layers):
+    """Columns col, col + 1, ... of lay from layers [2, C, K] (today's values and the arm's
+    at full effect): today's value and its change under the arm, written in lay's order."""
+    for c in range(lay.shape[0]):
+        for k in range(layers.shape[2]):
+            today = layers[0, c, k]
+            lay[c, col + k, 0] = today
+            lay[c, col + k, 1] = layers[1, c, k] - today
 
 
 def _aligned_empty(shape: tuple[int, int], dtype) -> np.ndarray:
