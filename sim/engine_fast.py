@@ -103,8 +103,9 @@ KIND_OF_POOL, OCC, CAP, WAITING, DIRTY, Q_HEAD, Q_TAIL, LAST_YEAR = range(8)
 N_POOL = 8
 MEAN_DAYS, MAX_DAYS, LAST_T = range(3)
 N_POOL_F = 3
-# si: int64 scalars; sf: float64 scalars. si[CHANGED] is 1 when a pool may have been marked
-# changed (DIRTY) since the event loop last looked for someone to move.
+# si: int64 scalars; sf: float64 scalars. si[CHANGED] says which pools were marked changed
+# (DIRTY) since the event loop last looked for someone to move: none (0), one (its index + 1)
+# or any number (-1).
 N_DELAYED, DELAYED_YEAR, N_ROWS, EVENTS, STATUS, CHANGED = range(6)
 DELAYED_T = 0
 # The event list's int64 scalars (evs) and chunk table columns (chunks).
@@ -473,7 +474,8 @@ def _release(pools, pool_f, pool_year, si, p, now, y):
     _touch(pools, pool_f, pool_year, p, now, y)
     pools[p, OCC] -= 1
     pools[p, DIRTY] = 1
-    si[CHANGED] = 1
+    changed = si[CHANGED]
+    si[CHANGED] = p + 1 if changed == 0 or changed == p + 1 else -1
 
 
 @kernel
@@ -1103,16 +1105,17 @@ def _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, 
 
 
 @kernel(inline=True)
-def _anyone_to_move(pools, il):
+def _anyone_to_move(pools, il, changed):
     """Whether `_settle` could move anyone: a changed pool with a free place and a queue.
 
     A changed pool whose queue is empty, or which is full, gives no place away (its queue can
     only shrink and a release marks it changed again), so it is marked settled here and the
     costly call is made only when someone may move. The event loop looks only after an event
-    that may have marked a pool changed (si[CHANGED]), not after every event.
+    that marked a pool changed, and only at that pool if it was one (*changed*: si[CHANGED]).
     """
     anyone = False
-    for p in range(pools.shape[0]):
+    first, stop = (changed - 1, changed) if changed > 0 else (0, pools.shape[0])
+    for p in range(first, stop):
         if pools[p, DIRTY] == 1:
             source = POOL_ACUTE if p == POOL_ESCALATION else p
             if (pools[source, Q_TAIL] > pools[source, Q_HEAD] and pools[p, OCC] < pools[p, CAP]
@@ -1222,7 +1225,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                 _touch(pools, pool_f, pool_year, p, now, y)
                 pools[p, CAP] = capacity[p, aux]
                 pools[p, DIRTY] = 1
-            si[CHANGED] = 1
+            si[CHANGED] = -1
             _touch_delayed(si, sf, counts, now, y)
         elif kind == DEATH_EVENT:
             _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
@@ -1272,9 +1275,10 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         if home:
             _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                              ev, i, now, ramp)
-        if settle and si[CHANGED] == 1:
+        if settle and si[CHANGED] != 0:
+            changed = si[CHANGED]
             si[CHANGED] = 0
-            if _anyone_to_move(pools, il):
+            if _anyone_to_move(pools, il, changed):
                 _settle(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts,
                         los_hist, log, rows, lay, coh, fl, il, hz, ev, si, sf, now, y, ramp)
         if si[STATUS] != OK:
