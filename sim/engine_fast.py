@@ -522,19 +522,17 @@ def _set_row(log, rows, i, col, value):
 
 
 @kernel(inline=True)
-def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
-    """Draw the time of the next crisis of a person who is at home now (inf: none in the run)."""
-    c = person[i, COHORT]
-    gen = person[i, GEN]
-    person[i, CRISIS_TOK] += 1
-    person[i, SCHED_COUNT] += 1
-    target = -math.log(keyed_uniform(il[I_KEYS + CRISIS_TIME], i, _key(gen, person[i, SCHED_COUNT], 0)))
-    death = person_t[i, DEATH_T]
+def _next_crisis_time(lay, fl, il, hz, i, c, gen, age, sched, death, readmit_until, now, ramp):
+    """Draw the time of the next crisis of a person who is at home now (inf: none in the run).
+
+    *sched* is the person's crisis-time draw number (SCHED_COUNT, already counted on); the
+    caller reads the person's row once for a run of crises (`_schedule_crisis`).
+    """
+    target = -math.log(keyed_uniform(il[I_KEYS + CRISIS_TIME], i, _key(gen, sched, 0)))
     horizon = fl[H_HORIZON]
     # Multipliers next_crisis would never read are not worked out: the readmission one once
     # the window is over, the end-of-life one (and its draw) when the window starts after the
     # run, as it does for most people.
-    readmit_until = person_t[i, LAST_DISCHARGE] + fl[H_READMIT_WINDOW]
     readmit_mult = _mix(lay, c, L_READMIT_MULT, ramp) if now < readmit_until else 1.0
     eol_start = death - fl[H_EOL_WINDOW]
     eol_mult = fl[H_EOL_MULT]
@@ -543,7 +541,7 @@ def _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, now, ramp):
         if found:
             eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp)
     g, r, growth_m, ramp_table = hz
-    return next_crisis(g, r, growth_m, ramp_table, horizon, coh[c, K_AGE],
+    return next_crisis(g, r, growth_m, ramp_table, horizon, age,
                        lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], now, target,
                        readmit_until, readmit_mult, eol_start, eol_mult, death)
 
@@ -643,24 +641,34 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
     n_years = il[I_N_YEARS]
     ramp_table = hz[3]
     last_month = ramp_table.shape[0] - 1
+    # What stays the same through the run of crises, read once (stores to the row and the
+    # counts would otherwise make the compiled code read it again at every crisis).
     c = person[i, COHORT]
+    gen = person[i, GEN]
+    age = coh[c, K_AGE]
+    death = person_t[i, DEATH_T]
+    readmit_until = person_t[i, LAST_DISCHARGE] + fl[H_READMIT_WINDOW]
+    sched = person[i, SCHED_COUNT]
+    count = person[i, CRISIS_COUNT]
+    last_kind = np.int64(-1)
     chain = (il[I_CHAIN] == 1 and person[i, LOCATION] == HOME
              and person[i, HELD] != POOL_REABLEMENT and person[i, QUEUED] < 0)
     t = now
     drawn = np.int64(0)
     while True:
-        when = _next_crisis_time(person, person_t, lay, coh, fl, il, hz, i, t, ramp)
+        sched += 1
+        when = _next_crisis_time(lay, fl, il, hz, i, c, gen, age, sched, death, readmit_until,
+                                 t, ramp)
         now = t
         if not (chain and when < horizon):
             break
         t = now + (when - now)  # the event's time, as the event list would keep it
-        if not (t < horizon and t < person_t[i, DEATH_T] - DEATH_MARGIN):
+        if not (t < horizon and t < death - DEATH_MARGIN):
             break
         month = floor_div(t, DAYS_PER_MONTH)
         ramp = ramp_table[month if month < last_month else last_month]
-        k = person[i, CRISIS_COUNT] + 1
-        key = _key(person[i, GEN], k, 0)
-        kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, key, ramp)
+        k = count + 1
+        kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, _key(gen, k, 0), ramp)
         if divertible or admitted:
             # The crisis event gets these draws: nothing before it can change them (the
             # person, their cohort and crisis count stay as they are, or the event is stale,
@@ -670,12 +678,17 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
         if not _log_crisis(person, log, rows, si, i, k, t, kind):
             break
         y = _year(t, n_years)
-        person[i, CRISIS_COUNT] = k
-        person[i, EPISODE_K] = k
-        person[i, KIND] = kind
+        count = k
+        last_kind = kind
         counts[y, C_CRISES] += 1.0
         counts[y, C_ED] += 1.0
         si[EVENTS] += 1
+    person[i, SCHED_COUNT] = sched
+    if last_kind >= 0:  # crises were counted: the last one is the person's latest episode
+        person[i, CRISIS_COUNT] = count
+        person[i, EPISODE_K] = count
+        person[i, KIND] = last_kind
+    person[i, CRISIS_TOK] += 1  # a new token: any crisis scheduled before is stale
     _schedule(ev, horizon, now, when, CRISIS, i, person[i, CRISIS_TOK], drawn)
 
 
