@@ -2,7 +2,7 @@
 
 import math
 
-from sim.jit import jit
+from sim.jit import jit, kernel
 
 
 @jit
@@ -61,9 +61,10 @@ def exponential(u, mean):
     return -mean * math.log(u)
 
 
-@jit
+@kernel(inline=True)
 def lognormal_from_mean(u, mean, sigma):
-    """Lognormal with the given mean and log-scale sigma, by inversion."""
+    """Lognormal with the given mean and log-scale sigma, by inversion (pasted into its
+    callers: the fast engine draws a stay at every admission)."""
     mu = math.log(mean) - 0.5 * sigma * sigma
     return math.exp(mu + sigma * normal_ppf(u))
 
