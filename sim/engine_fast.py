@@ -56,7 +56,7 @@ from sim.flow import (
     type_running_sums,
 )
 from sim.hazard import floor_div, monthly_tables, next_crisis
-from sim.jit import kernel, prefetch
+from sim.jit import kernel, nonneg, prefetch
 from sim.population import CARE_HOME
 from sim.randomness import (
     ADMISSION,
@@ -184,7 +184,7 @@ def _year(t, n_years):
         y -= 1
     elif (y + 1) * DAYS_PER_YEAR <= t:
         y += 1
-    return y if y < n_years else n_years - 1
+    return nonneg(y if y < n_years else n_years - 1)
 
 
 @kernel
@@ -559,7 +559,7 @@ def _crisis_kind(lay, c, n_types, ramp, u):
     kind = 0
     for j in range(n_types - 1):
         kind += u >= lay[c, N_HOT + j, 0] + ramp * lay[c, N_HOT + j, 1]
-    return kind
+    return nonneg(kind)
 
 
 @kernel(inline=True)
@@ -570,7 +570,7 @@ def _crisis_draws(lay, coh, il, c, i, key, ramp):
     crisis is then diverted if that service has a free place. These are pure functions of the
     draws and the ramp, not of the services' state.
     """
-    n_types = il[I_N_TYPES]
+    n_types = nonneg(il[I_N_TYPES])
     kind = _crisis_kind(lay, c, n_types, ramp, keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key))
     divertible = coh[c, N_COH + kind] >= 0 and (
         keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
@@ -590,7 +590,7 @@ def _pack_draws(kind, divertible, admitted):
 def _unpack_draws(drawn):
     """(type, divertible, admitted) from `_pack_draws`."""
     d = drawn - 1
-    return d >> 2, (d & 2) != 0, (d & 1) != 0
+    return nonneg(d >> 2), (d & 2) != 0, (d & 1) != 0
 
 
 @kernel(inline=True)
@@ -637,15 +637,16 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
     that `_on_crisis` need not make them again. Crises within DEATH_MARGIN of death, or at or
     after the horizon, are left to the event list.
     """
+    i = nonneg(i)  # a person slot
     horizon = fl[H_HORIZON]
     n_years = il[I_N_YEARS]
     ramp_table = hz[3]
     last_month = ramp_table.shape[0] - 1
     # What stays the same through the run of crises, read once (stores to the row and the
     # counts would otherwise make the compiled code read it again at every crisis).
-    c = person[i, COHORT]
+    c = nonneg(person[i, COHORT])
     gen = person[i, GEN]
-    age = coh[c, K_AGE]
+    age = nonneg(coh[c, K_AGE])
     death = person_t[i, DEATH_T]
     readmit_until = person_t[i, LAST_DISCHARGE] + fl[H_READMIT_WINDOW]
     sched = person[i, SCHED_COUNT]
@@ -666,7 +667,7 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
         if not (t < horizon and t < death - DEATH_MARGIN):
             break
         month = floor_div(t, DAYS_PER_MONTH)
-        ramp = ramp_table[month if month < last_month else last_month]
+        ramp = ramp_table[nonneg(month if month < last_month else last_month)]
         k = count + 1
         kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, _key(gen, k, 0), ramp)
         if divertible or admitted:
@@ -695,8 +696,9 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
 @kernel(inline=True)
 def _start_life(person, person_t, lay, fl, il, ev, i, now):
     """A new occupant of slot i: draw their death (the caller then schedules their first crisis)."""
-    c = person[i, COHORT]
-    rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
+    i = nonneg(i)  # a person slot
+    c = nonneg(person[i, COHORT])
+    rate = lay[c, nonneg(il[I_COLD]) + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
     u = keyed_uniform(il[I_KEYS + DEATH], i, _key(person[i, GEN], 0, 0))
     person_t[i, DEATH_T] = now - mean_life * math.log(u)
@@ -708,6 +710,7 @@ def _start_life(person, person_t, lay, fl, il, ev, i, now):
 @kernel(inline=True)
 def _leave_home(person, pools, pool_f, pool_year, si, i, now, y):
     """Leaving home for a service or hospital ends reablement and any wait from it."""
+    i = nonneg(i)  # a person slot
     _leave_queue(person, pools, pool_f, pool_year, i, now, y)
     if person[i, HELD] == POOL_REABLEMENT:
         _release(pools, pool_f, pool_year, si, POOL_REABLEMENT, now, y)
@@ -718,7 +721,8 @@ def _leave_home(person, pools, pool_f, pool_year, si, i, now, y):
 @kernel(inline=True)
 def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, lay, fl, il,
                ev, i, pool, now, y, ramp):
-    c = person[i, COHORT]
+    i = nonneg(i)  # a person slot
+    c = nonneg(person[i, COHORT])
     _take(pools, pool_f, pool_year, pool, now, y)
     if pool == POOL_ESCALATION:
         counts[y, C_ESCALATION] += 1.0
@@ -742,11 +746,11 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
     if now >= death - fl[H_EOL_WINDOW]:
         found = keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
         if found:
-            p_death = _mix(lay, c, il[I_COLD] + L_TERMINAL_FOUND, ramp)
+            p_death = _mix(lay, c, nonneg(il[I_COLD]) + L_TERMINAL_FOUND, ramp)
         else:
-            p_death = _mix(lay, c, il[I_COLD] + L_TERMINAL, ramp)
+            p_death = _mix(lay, c, nonneg(il[I_COLD]) + L_TERMINAL, ramp)
     else:
-        p_death = _mix(lay, c, il[I_COLD] + L_HOSP_DEATH, ramp)
+        p_death = _mix(lay, c, nonneg(il[I_COLD]) + L_HOSP_DEATH, ramp)
     _set_row(log, rows, i, 7, pool)
     _set_row(log, rows, i, 8, now)
     _set_row(log, rows, i, 9, mfit)
@@ -761,6 +765,7 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
 @kernel(inline=True)
 def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
            lay, coh, fl, il, ev, si, i, c, now, y, ramp):
+    i = nonneg(i)  # a person slot
     _leave_home(person, pools, pool_f, pool_year, si, i, now, y)
     counts[y, C_ADMISSIONS] += 1.0
     places[y, coh[c, K_PLACE_AGE]] += 1
@@ -795,7 +800,8 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     *drawn* is the event's aux: the crisis's own draws if `_schedule_crisis` already made
     them (`_pack_draws`), else 0.
     """
-    c = person[i, COHORT]
+    i = nonneg(i)  # a person slot
+    c = nonneg(person[i, COHORT])
     person[i, CRISIS_COUNT] += 1
     k = person[i, CRISIS_COUNT]
     person[i, EPISODE_K] = k
@@ -837,6 +843,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
 def _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl, si, sf,
                i, died, now, y):
     """End an acute spell: free the bed and count the stay."""
+    i = nonneg(i)  # a person slot
     if person[i, LOCATION] == DELAYED:
         _touch_delayed(si, sf, counts, now, y)
         si[N_DELAYED] -= 1
@@ -866,13 +873,14 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
                    i, now, y, ramp):
     """The end of a clinical stay: the discharge pathway. True if the person goes home now
     (the caller then schedules their next crisis)."""
-    c = person[i, COHORT]
+    i = nonneg(i)  # a person slot
+    c = nonneg(person[i, COHORT])
     key = _key(person[i, GEN], person[i, EPISODE_K], 0)
     u = keyed_uniform(il[I_KEYS + PATHWAY], i, key)
     pathway = 3
     acc = 0.0
     for p in range(4):
-        acc += _mix(lay, c, il[I_COLD] + L_PATHWAY + p, ramp)
+        acc += _mix(lay, c, nonneg(il[I_COLD]) + L_PATHWAY + p, ramp)
         if u < acc:
             pathway = p
             break
@@ -887,7 +895,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
     si[N_DELAYED] += 1
     person[i, LOCATION] = DELAYED
     u = keyed_uniform(il[I_KEYS + ASSESSMENT], i, key)
-    delay = -_mix(lay, c, il[I_COLD] + L_ASSESS + pathway, ramp) * math.log(u)
+    delay = -_mix(lay, c, nonneg(il[I_COLD]) + L_ASSESS + pathway, ramp) * math.log(u)
     _schedule(ev, fl[H_HORIZON], now, now + delay, ASSESSED, i, person[i, STAY_TOK],
               pathway)
     return False
@@ -924,13 +932,13 @@ def _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, 
     _take(pools, pool_f, pool_year, POOL_CARE_HOME, now, y)
     person[i, HELD] = POOL_CARE_HOME
     person[i, HOLD_TOK] += 1
-    c = person[i, COHORT]
+    c = nonneg(person[i, COHORT])
     counts[y, C_CH] += 1.0
     if coh[c, K_AGE65] == 1:
         counts[y, C_CH65] += 1.0
     c = coh[c, K_TO_CARE_HOME]
     person[i, COHORT] = c
-    rate = lay[c, il[I_COLD] + L_MORTALITY, 0]
+    rate = lay[c, nonneg(il[I_COLD]) + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
     u = keyed_uniform(il[I_KEYS + DEATH], i, _key(person[i, GEN], k, 1))
     person_t[i, DEATH_T] = now - mean_life * math.log(u)
@@ -944,6 +952,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
              lay, coh, fl, il, hz, ev, si, sf,
              i, target, now, y, ramp):
     """Take a free place in *target*, leaving the bed, step-down bed or reablement held."""
+    i = nonneg(i)  # a person slot
     where = person[i, LOCATION]
     if where == DELAYED:
         _leave_bed(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, fl,
@@ -986,10 +995,11 @@ def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, c
                    i, pool, now, y, ramp):
     """The end of a step-down stay. True if the person goes home now (the caller then
     schedules their next crisis)."""
-    c = person[i, COHORT]
+    i = nonneg(i)  # a person slot
+    c = nonneg(person[i, COHORT])
     key = _key(person[i, GEN], person[i, EPISODE_K], 0)
     u = keyed_uniform(il[I_KEYS + DOWNSTREAM_OUTCOME], i, key)
-    if u < _mix(lay, c, il[I_COLD] + L_STEP_DOWN_CH, ramp):
+    if u < _mix(lay, c, nonneg(il[I_COLD]) + L_STEP_DOWN_CH, ramp):
         if pools[POOL_CARE_HOME, OCC] < pools[POOL_CARE_HOME, CAP]:
             _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows,
                      lay, coh, fl, il, hz, ev, si, sf,
@@ -1009,7 +1019,8 @@ def _end_step_down(person, person_t, pools, pool_f, pool_year, queue, queue_t, c
 def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, los_hist,
               log, rows, lay, coh, fl, il, hz, ev, si, sf,
               i, pool, now, y, ramp):
-    c = person[i, COHORT]
+    i = nonneg(i)  # a person slot
+    c = nonneg(person[i, COHORT])
     if pool != POOL_REABLEMENT or person[i, LOCATION] != HOME:
         _release(pools, pool_f, pool_year, si, pool, now, y)
         person[i, HELD] = -1
@@ -1019,7 +1030,7 @@ def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts
     outcome = 2
     acc = 0.0
     for o in range(3):
-        acc += _mix(lay, c, il[I_COLD] + L_REABLE + o, ramp)
+        acc += _mix(lay, c, nonneg(il[I_COLD]) + L_REABLE + o, ramp)
         if u < acc:
             outcome = o
             break
@@ -1041,6 +1052,7 @@ def _end_hold(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts
 @kernel(inline=True)
 def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, rows, cohort0,
               lay, fl, il, ev, si, sf, i, now, y):
+    i = nonneg(i)  # a person slot
     where = person[i, LOCATION]
     counts[y, C_DEATHS] += 1.0
     _leave_queue(person, pools, pool_f, pool_year, i, now, y)
@@ -1175,19 +1187,19 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         if source == NO_EVENT:
             break
         if source == FROM_RUN:
-            pos = evs[RUN_POS]
+            pos = nonneg(evs[RUN_POS])
             now = run_t[pos]
             kind = run_k[pos, 0] >> 56
             i = run_k[pos, 1]
             tok = run_k[pos, 2]
-            aux = run_k[pos, 3]
+            aux = nonneg(run_k[pos, 3])
             evs[RUN_POS] = pos + 1
         else:
             now = heap_t[0]
             kind = heap_k[0, 0] >> 56
             i = heap_k[0, 1]
             tok = heap_k[0, 2]
-            aux = heap_k[0, 3]
+            aux = nonneg(heap_k[0, 3])
             _drop_first(ev)
         if kind == CRISIS and il[I_CHAIN] == 1:
             # Two crises at the same instant go in the order they were scheduled, and a crisis
@@ -1281,7 +1293,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             settle = False
             y91 = _year(now - CHECK_DAYS, n_years)
             counts[y91, C_H91] += 1
-            c = person[i, COHORT]
+            c = nonneg(person[i, COHORT])
             if (person[i, GEN] == tok and person[i, LOCATION] == HOME
                     and coh[c, K_RESIDENCE] != CARE_HOME):
                 counts[y91, C_H91_HOME] += 1

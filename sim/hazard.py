@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from sim.flow import DAYS_PER_MONTH, FlowParams
-from sim.jit import kernel
+from sim.jit import kernel, nonneg
 
 
 def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,9 +84,11 @@ def _floor_div_near(t, d, q):
 def cumulative(g, r, growth_m, ramp, a, base, extra, t):
     """Crisis hazard integrated from 0 to t (t within the run) for rates *base* and *extra*."""
     months = ramp.shape[0]
+    a = nonneg(a)  # an age band
     m = floor_div(t, DAYS_PER_MONTH)
     if m >= months:
         m = months - 1
+    m = nonneg(m)  # t >= 0
     dt = t - m * DAYS_PER_MONTH
     rate = growth_m[a, m]
     return base * (g[a, m] + rate * dt) + extra * (r[a, m] + rate * ramp[m] * dt)
@@ -96,6 +98,7 @@ def cumulative(g, r, growth_m, ramp, a, base, extra, t):
 def inverse(g, r, growth_m, ramp, a, base, extra, level):
     """The time at which the cumulative hazard reaches *level* (inf if never in the run)."""
     months = ramp.shape[0]
+    a = nonneg(a)  # an age band
     total = base * g[a, months] + extra * r[a, months]
     if total < level:
         return math.inf
@@ -106,10 +109,12 @@ def inverse(g, r, growth_m, ramp, a, base, extra, level):
     lo = int(level / total * months) if total > 0.0 else 0
     if lo > months - 1:
         lo = months - 1
+    lo = nonneg(max(lo, 0))
     while lo > 0 and base * g[a, lo] + extra * r[a, lo] > level:
         lo -= 1
     while lo < months - 1 and base * g[a, lo + 1] + extra * r[a, lo + 1] <= level:
         lo += 1
+    lo = nonneg(lo)  # the walks stop at 0
     start = base * g[a, lo] + extra * r[a, lo]
     rate = growth_m[a, lo] * (base + extra * ramp[lo])
     if rate <= 0.0:

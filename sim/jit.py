@@ -85,3 +85,25 @@ def prefetch(typingctx, array, row, col):
         return context.get_dummy_value()
 
     return types.void(array, row, col), codegen
+
+
+@intrinsic
+def nonneg(typingctx, x):
+    """Return the integer *x*, telling the compiler that it is not negative.
+
+    numba lets an array index count from the end (``a[-1]``), so every access with an index
+    the compiler cannot prove to be 0 or more first adds the length to a negative index.
+    Indices passed through here (a person, a cohort, a year) skip that. Only for values that
+    are never negative: the compiler may assume anything of a negative one.
+    """
+    if not isinstance(x, types.Integer) or not x.signed:
+        return None
+
+    def codegen(context, builder, signature, args):
+        [value] = args
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(1)]), "llvm.assume")
+        builder.call(function, [builder.icmp_signed(">=", value, ir.Constant(value.type, 0))])
+        return value
+
+    return x(x), codegen
