@@ -202,6 +202,7 @@ def _mix(lay, c, col, ramp):
     lay holds today's value and its change under the arm at full effect (the arm's value
     less today's, worked out once, the same double the reference engine works out).
     """
+    c, col = nonneg(c), nonneg(col)
     return lay[c, col, 0] + ramp * lay[c, col, 1]
 
 
@@ -271,7 +272,7 @@ def _schedule(ev, horizon, now, when, kind, person, tok, aux):
     heap_t, heap_k, far_t, far_k, chunks, heads, evs = ev[0], ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]
     key = (kind << 56) | evs[SEQ]
     evs[SEQ] += 1
-    bucket = int(when) // BUCKET_DAYS
+    bucket = nonneg(int(when) // BUCKET_DAYS)  # 0 <= when
     if bucket < evs[NEXT_BUCKET]:
         # np.int64: a constant argument would compile a copy of the callee for its value.
         _heap_insert(heap_t, heap_k, evs, when, key, np.int64(person), np.int64(tok),
@@ -288,7 +289,8 @@ def _schedule(ev, horizon, now, when, kind, person, tok, aux):
         chunks[fresh, FILL] = 0
         heads[bucket] = fresh
         chunk = fresh
-    j = chunks[chunk, FILL]
+    chunk = nonneg(chunk)
+    j = nonneg(chunks[chunk, FILL])
     chunks[chunk, FILL] = j + 1
     far_t[chunk, j] = when
     far_k[chunk, j, 0] = key
@@ -359,7 +361,7 @@ def _next_event(ev):
     """Where the earliest event is (FROM_RUN or FROM_HEAP), sorting buckets in; NO_EVENT if none."""
     heap_t, heap_k, heads, evs, run_t, run_k = ev[0], ev[1], ev[5], ev[6], ev[7], ev[8]
     while True:
-        pos = evs[RUN_POS]
+        pos = nonneg(evs[RUN_POS])
         if pos < evs[RUN_LEN]:
             if evs[HEAP_SIZE] > 0 and (heap_t[0] < run_t[pos] or (
                     heap_t[0] == run_t[pos] and heap_k[0, 0] < run_k[pos, 0])):
@@ -381,7 +383,7 @@ def _next_event(ev):
 def _peek(ev):
     """Time and key of the earliest event left (inf and -1 if none is in the run or heap)."""
     heap_t, heap_k, evs, run_t, run_k = ev[0], ev[1], ev[6], ev[7], ev[8]
-    pos = evs[RUN_POS]
+    pos = nonneg(evs[RUN_POS])
     t, k = math.inf, np.int64(-1)
     if pos < evs[RUN_LEN]:
         t, k = run_t[pos], run_k[pos, 0]
@@ -434,7 +436,7 @@ def _prefetch_next(ev, person, person_t, lay, coh):
     heap, whose people were seen recently.
     """
     evs, run_k = ev[6], ev[8]
-    pos = evs[RUN_POS]
+    pos = nonneg(evs[RUN_POS])
     if pos + PF_COHORT < evs[RUN_LEN] and run_k[pos + PF_COHORT, 1] >= 0:
         c = person[run_k[pos + PF_COHORT, 1], COHORT]
         for col in range(0, lay.shape[1], 4):  # four columns of two layers: a cache line
@@ -554,7 +556,7 @@ def _crisis_kind(lay, c, n_types, ramp, u):
     the type is the number of them, bar the last, that the scaled uniform reaches. Counting
     them all takes no branch that depends on the draw, which the processor would mispredict.
     """
-    last = N_HOT + n_types - 1
+    last = nonneg(N_HOT + n_types - 1)
     u = u * (lay[c, last, 0] + ramp * lay[c, last, 1])
     kind = 0
     for j in range(n_types - 1):
@@ -1140,7 +1142,8 @@ def _anyone_to_move(pools, il, changed):
     """
     anyone = False
     first, stop = (changed - 1, changed) if changed > 0 else (0, pools.shape[0])
-    for p in range(first, stop):
+    for q in range(first, stop):
+        p = nonneg(q)
         if pools[p, DIRTY] == 1:
             source = POOL_ACUTE if p == POOL_ESCALATION else p
             if (pools[source, Q_TAIL] > pools[source, Q_HEAD] and pools[p, OCC] < pools[p, CAP]
@@ -1211,20 +1214,20 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
         _prefetch_next(ev, person, person_t, lay, coh)
         # Stale events (a token moved on since they were scheduled) are dropped unseen.
         if kind == DEATH_EVENT:
-            if tok != person[i, DEATH_TOK]:
+            if tok != person[nonneg(i), DEATH_TOK]:
                 continue
         elif kind == STAY_END:
             if i >= 0:
                 if pools[aux, KIND_OF_POOL] == AT_HOME:
-                    if tok != person[i, HOLD_TOK]:
+                    if tok != person[nonneg(i), HOLD_TOK]:
                         continue
-                elif tok != person[i, STAY_TOK]:
+                elif tok != person[nonneg(i), STAY_TOK]:
                     continue
         elif kind == ASSESSED:
-            if tok != person[i, STAY_TOK]:
+            if tok != person[nonneg(i), STAY_TOK]:
                 continue
         elif kind == CRISIS:
-            if tok != person[i, CRISIS_TOK]:
+            if tok != person[nonneg(i), CRISIS_TOK]:
                 continue
         while day < n_days and day <= now:
             for p in range(n_pools):
@@ -1241,6 +1244,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             ramp = ramp_table[month if month < ramp_table.shape[0] else ramp_table.shape[0] - 1]
             clock_next = min((month + 1) * DAYS_PER_MONTH * (1.0 - 1e-12),
                              (floor_div(now, DAYS_PER_YEAR) + 1) * DAYS_PER_YEAR)
+        y = nonneg(y)  # the year, kept from event to event
         settle = True
         # The handlers that end with the person at home say so (home): their next crisis is
         # then found and scheduled at one place below, the last thing each of them would do.
