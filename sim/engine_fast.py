@@ -320,8 +320,8 @@ def _fill_run(ev, b):
     chunk = heads[b]
     while chunk >= 0:
         for j in range(chunks[chunk, FILL]):
-            s = int((far_t[chunk, j] - start) * scale)
-            hist[(s if s < count else count - 1) + 1] += 1
+            s = int((far_t[chunk, j] - start) * scale)  # 0 <= s: the bucket's own times
+            hist[nonneg(s if s < count else count - 1) + 1] += 1
         chunk = chunks[chunk, NEXT]
     for s in range(1, count + 1):
         hist[s] += hist[s - 1]
@@ -330,8 +330,8 @@ def _fill_run(ev, b):
         for j in range(chunks[chunk, FILL]):
             t = far_t[chunk, j]
             s = int((t - start) * scale)
-            s = s if s < count else count - 1
-            at = hist[s]
+            s = nonneg(s if s < count else count - 1)
+            at = nonneg(hist[s])
             hist[s] = at + 1
             _put_event(run_t, run_k, at, t, far_k[chunk, j, 0], far_k[chunk, j, 1],
                        far_k[chunk, j, 2], far_k[chunk, j, 3])
@@ -456,7 +456,8 @@ def _prefetch_next(ev, person, person_t, lay, coh):
 @kernel
 def _touch(pools, pool_f, pool_year, p, now, y):
     """Add place-days and queue-days since the pool last changed (never across a year)."""
-    last = pools[p, LAST_YEAR]
+    p = nonneg(p)  # a pool
+    last = nonneg(pools[p, LAST_YEAR])
     dt = now - pool_f[p, LAST_T]
     pool_year[last, PY_DAYS, p] += pools[p, OCC] * dt
     pool_year[last, PY_QUEUE_DAYS, p] += pools[p, WAITING] * dt
@@ -466,6 +467,7 @@ def _touch(pools, pool_f, pool_year, p, now, y):
 
 @kernel
 def _take(pools, pool_f, pool_year, p, now, y):
+    p, y = nonneg(p), nonneg(y)
     _touch(pools, pool_f, pool_year, p, now, y)
     pools[p, OCC] += 1
     pool_year[y, PY_EPISODES, p] += 1
@@ -473,6 +475,7 @@ def _take(pools, pool_f, pool_year, p, now, y):
 
 @kernel
 def _release(pools, pool_f, pool_year, si, p, now, y):
+    p = nonneg(p)
     _touch(pools, pool_f, pool_year, p, now, y)
     pools[p, OCC] -= 1
     pools[p, DIRTY] = 1
@@ -516,7 +519,7 @@ def _leave_queue(person, pools, pool_f, pool_year, i, now, y):
 @kernel
 def _set_row(log, rows, i, col, value):
     """Write a column of the person's current episode-log row, if the log is kept."""
-    if rows.shape[0] > 0 and rows[i] >= 0:
+    if rows.shape[0] > 0 and rows[nonneg(i)] >= 0:
         log[rows[i], col] = value
 
 
