@@ -126,8 +126,9 @@ I_KEYS = 5
 # il[I_CHAIN]: 1 to count emergency-attendance-only crises at once (`_schedule_crisis`).
 I_CHAIN = I_KEYS + N_STREAMS
 # Cohort parameters: lay float64 [C, N_HOT + 4 K + N_COLD, 2], today's value and its change
-# under the arm at full effect (the arm's value less today's) side by side. A row holds first what every crisis reads (N_HOT named columns,
-# then four blocks of K columns, one per crisis type), then the rest from il[I_COLD] on.
+# under the arm at full effect (the arm's value less today's) side by side. A row holds first
+# what every crisis reads (N_HOT named columns, then four blocks of K columns, one per crisis
+# type), then the rest from il[I_COLD] on.
 L_BASE, L_EXTRA, L_EOL_FOUND, L_EOL_FOUND_MULT, L_READMIT_MULT = range(5)
 N_HOT = 5
 L_MORTALITY, L_TERMINAL, L_TERMINAL_FOUND, L_HOSP_DEATH, L_STEP_DOWN_CH = range(5)
@@ -159,8 +160,8 @@ N_EP = len(EPISODE_COLUMNS)
 PATHWAY_POOL_ARR = PATHWAY_POOL
 
 
-# `_year` needs a year of whole days.
-assert DAYS_PER_YEAR == int(DAYS_PER_YEAR)
+if DAYS_PER_YEAR != int(DAYS_PER_YEAR):
+    raise ValueError("engine_fast._year needs a year of whole days")
 
 # --- small kernels ------------------------------------------------------------------------
 
