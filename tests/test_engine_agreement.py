@@ -268,32 +268,31 @@ def test_varied_small_places(small_place, variation):
 # --- the clock -------------------------------------------------------------------------------
 
 
+def _times_next_to_multiples(d, multiples, seed):
+    """Random times over the run, 0, the smallest double, and times at and next to each of the
+    first *multiples* multiples of d, where a quotient by d rounds to an integer."""
+    rng = np.random.default_rng(seed)
+    times = list(rng.random(20_000) * 12_000) + [0.0, 5e-324]
+    for k in range(multiples):
+        edge = k * d
+        times += [edge, math.nextafter(edge, 0.0), math.nextafter(edge, math.inf),
+                  edge * (1 - 1e-15), edge * (1 + 1e-15)]
+    return times
+
+
 def test_floor_div_is_pythons_floor_division():
     """The fast engine's year and month of a time (sim.hazard.floor_div) equal the reference
     engine's ``t // d``, also next to every boundary, where the quotient rounds to an integer."""
-    rng = np.random.default_rng(0)
     for d in (DAYS_PER_MONTH, DAYS_PER_YEAR, 7.0, 0.25, 1.0 / 3.0):
-        times = list(rng.random(20_000) * 12_000) + [0.0, 5e-324]
-        for k in range(600):
-            edge = k * d
-            times += [edge, math.nextafter(edge, 0.0), math.nextafter(edge, math.inf),
-                      edge * (1 - 1e-15), edge * (1 + 1e-15)]
-        for t in times:
+        for t in _times_next_to_multiples(d, 600, seed=0):
             assert floor_div(t, d) == int(t // d), (t, d)
 
 
 def test_the_fast_engines_year_is_pythons_floor_division():
-    """The year of an event in the fast engine (`engine_fast._year`, exact comparisons with
-    whole-day year starts) is the reference engine's ``t // DAYS_PER_YEAR``, capped at the last
-    year, also next to every year start."""
-    rng = np.random.default_rng(1)
+    """The year of an event in the fast engine (`engine_fast._year`) is the reference engine's
+    ``t // DAYS_PER_YEAR``, capped at the last year, also next to every year start."""
     n_years = 30
-    times = list(rng.random(20_000) * 12_000) + [0.0, 5e-324]
-    for k in range(40):
-        edge = k * DAYS_PER_YEAR
-        times += [edge, math.nextafter(edge, 0.0), math.nextafter(edge, math.inf),
-                  edge * (1 - 1e-15), edge * (1 + 1e-15)]
-    for t in times:
+    for t in _times_next_to_multiples(DAYS_PER_YEAR, 40, seed=1):
         assert engine_fast._year(t, n_years) == min(int(t // DAYS_PER_YEAR), n_years - 1), t
 
 
