@@ -1180,6 +1180,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             stay = -pool_f[p, MEAN_DAYS] * math.log(keyed_uniform(il[I_KEYS + INITIAL_OCCUPANCY], p, slot))
             _schedule(ev, horizon, 0.0, stay, STAY_END, -1, 0, p)
     for i in range(person.shape[0]):
+        _reset_person(person, person_t, cohort0, i)
         _start_life(person, person_t, lay, fl, il, ev, i, 0.0)
         _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
                          ev, i, 0.0, ramp)
@@ -1346,26 +1347,28 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     base = flow.crisis_rate[0].sum(axis=1)
     extra = flow.crisis_rate[1].sum(axis=1) - base
     cold = N_HOT + 4 * n_types
-    lay = np.zeros((n_cohorts, cold + N_COLD, 2))
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    both = lambda values: np.stack([values, values])  # noqa: E731  (no change under the arm)
-    for col, layers in ((L_BASE, both(base)), (L_EXTRA, both(extra)),
-                        (cold + L_MORTALITY, both(flow.mortality)),
-                        (L_EOL_FOUND, flow.eol_found),
-                        (L_EOL_FOUND_MULT, flow.eol_found_multiplier),
-                        (L_READMIT_MULT, flow.readmit_multiplier),
-                        (cold + L_TERMINAL, flow.terminal_death),
-                        (cold + L_TERMINAL_FOUND, flow.terminal_death_found),
-                        (cold + L_HOSP_DEATH, flow.hospital_death),
-                        (cold + L_STEP_DOWN_CH, flow.step_down_care_home)):
-        _put_columns(lay, np.int64(col), f64(layers)[:, :, None])
-    for col, layers in ((cold + L_PATHWAY, flow.pathway), (cold + L_ASSESS, flow.assess_mean),
-                        (cold + L_REABLE, flow.reablement_outcome),
-                        (N_HOT + T_RATE * n_types, type_running_sums(flow)),
-                        (N_HOT + T_DIVERT * n_types, flow.divert_prob),
-                        (N_HOT + T_ADMIT * n_types, flow.admit_prob),
-                        (N_HOT + T_LOS * n_types, flow.los_mean)):
-        _put_columns(lay, np.int64(col), f64(layers))
+    both = lambda values: f64(np.stack([values, values]))  # noqa: E731  (no change under the arm)
+    columns = ((L_BASE, both(base)), (L_EXTRA, both(extra)),
+               (cold + L_MORTALITY, both(flow.mortality)),
+               (L_EOL_FOUND, flow.eol_found),
+               (L_EOL_FOUND_MULT, flow.eol_found_multiplier),
+               (L_READMIT_MULT, flow.readmit_multiplier),
+               (cold + L_TERMINAL, flow.terminal_death),
+               (cold + L_TERMINAL_FOUND, flow.terminal_death_found),
+               (cold + L_HOSP_DEATH, flow.hospital_death),
+               (cold + L_STEP_DOWN_CH, flow.step_down_care_home))
+    blocks = ((cold + L_PATHWAY, flow.pathway), (cold + L_ASSESS, flow.assess_mean),
+              (cold + L_REABLE, flow.reablement_outcome),
+              (N_HOT + T_RATE * n_types, type_running_sums(flow)),
+              (N_HOT + T_DIVERT * n_types, flow.divert_prob),
+              (N_HOT + T_ADMIT * n_types, flow.admit_prob),
+              (N_HOT + T_LOS * n_types, flow.los_mean))
+    lay = np.zeros((n_cohorts, cold + N_COLD, 2))
+    _put_columns(lay, np.array([col for col, _ in columns], dtype=np.int64),
+                 tuple(f64(values) for _, values in columns),
+                 np.array([col for col, _ in blocks], dtype=np.int64),
+                 tuple(f64(values) for _, values in blocks))
     n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
     coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)
     coh[:, K_AGE] = flow.cohort_age
@@ -1391,14 +1394,23 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
 
 
 @kernel
-def _put_columns(lay, col, layers):
-    """Columns col, col + 1, ... of lay from layers [2, C, K] (today's values and the arm's
-    at full effect): today's value and its change under the arm, written in lay's order."""
+def _put_columns(lay, column_at, columns, block_at, blocks):
+    """lay's columns from columns[j] [2, C] (today's values and the arm's at full effect) at
+    column_at[j], and blocks[j] [2, C, K] at block_at[j] onwards: today's value and its change
+    under the arm, written row by row in one pass."""
     for c in range(lay.shape[0]):
-        for k in range(layers.shape[2]):
-            today = layers[0, c, k]
-            lay[c, col + k, 0] = today
-            lay[c, col + k, 1] = layers[1, c, k] - today
+        for j in range(len(columns)):
+            layers = columns[j]
+            col = column_at[j]
+            lay[c, col, 0] = layers[0, c]
+            lay[c, col, 1] = layers[1, c] - layers[0, c]
+        for j in range(len(blocks)):
+            layers = blocks[j]
+            col = block_at[j]
+            for k in range(layers.shape[2]):
+                today = layers[0, c, k]
+                lay[c, col + k, 0] = today
+                lay[c, col + k, 1] = layers[1, c, k] - today
 
 
 def _aligned_empty(shape: tuple[int, int], dtype) -> np.ndarray:
@@ -1410,20 +1422,25 @@ def _aligned_empty(shape: tuple[int, int], dtype) -> np.ndarray:
     return raw[skip:skip + count].reshape(shape)
 
 
+@kernel(inline=True)
+def _reset_person(person, person_t, cohort0, i):
+    """Person i's row as it is before a run (the event loop's set-up does this just before
+    the person's first draws, while the row is at hand)."""
+    for col in range(N_PERSON):
+        person[i, col] = 0
+    person[i, COHORT] = cohort0[i]
+    person[i, HELD] = -1
+    person[i, STAY_POOL] = -1
+    person[i, QUEUED] = -1
+    for col in range(N_PERSON_T):
+        person_t[i, col] = 0.0
+    person_t[i, DEATH_T] = math.inf
+    person_t[i, LAST_DISCHARGE] = -math.inf
+
+
 @kernel
-def _reset(person, person_t, cohort0, chunks, heads, evs):
-    """Make the people and the event list as they are before a run, in one pass each."""
-    for i in range(person.shape[0]):
-        for col in range(N_PERSON):
-            person[i, col] = 0
-        person[i, COHORT] = cohort0[i]
-        person[i, HELD] = -1
-        person[i, STAY_POOL] = -1
-        person[i, QUEUED] = -1
-        for col in range(N_PERSON_T):
-            person_t[i, col] = 0.0
-        person_t[i, DEATH_T] = math.inf
-        person_t[i, LAST_DISCHARGE] = -math.inf
+def _reset(chunks, heads, evs):
+    """Make the event list as it is before a run."""
     for k in range(chunks.shape[0]):  # the free list runs through every chunk
         chunks[k, NEXT] = k + 1
         chunks[k, FILL] = 0
@@ -1469,8 +1486,7 @@ def _big_arrays(flow: FlowParams, heap_size: int, far_size: int, queue_size: int
         if n <= REUSE_MAX_PEOPLE:
             _spare.arrays = (size, big)
     ev = big["ev"]
-    _reset(big["person"], big["person_t"], np.ascontiguousarray(flow.person_cohort, np.int64),
-           ev[4], ev[5], ev[6])
+    _reset(ev[4], ev[5], ev[6])  # the people are reset by _simulate
     return big
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import sim
 from sim.arms import lower_arm
 from sim.config import Arm, Scenario
-from sim.measures import daily_frame, measure_rows
+from sim.measures import daily_columns, measure_records
 from sim.population import generate
 from sim.randomness import replication_seed
 
@@ -65,16 +65,32 @@ def run_replication(scenario: Scenario, replication: int, arms: list[Arm] | None
     rep_seed = replication_seed(run_seed, replication)
     population = generate(scenario, rep_seed)
     module = engine_module(engine)
-    tidy, daily = [], []
+    records: list[tuple] = []
+    daily: list[tuple[str, dict[str, np.ndarray]]] = []
     for arm in arms if arms is not None else scenario.arms:
         flow = lower_arm(scenario, population, arm, run_seed, replication if uncertainty else None)
         result = module.run(flow, rep_seed)
-        tidy.append(measure_rows(result, flow, scenario, population).assign(arm=arm.name, replication=replication))
-        daily.append(daily_frame(result, flow).assign(arm=arm.name, replication=replication))
-    tidy_frame = pd.concat(tidy, ignore_index=True)[["arm", "replication", "year", "measure", "detail", "value"]]
-    daily_frame_ = pd.concat(daily, ignore_index=True)
-    front = ["arm", "replication", "day"]
-    return tidy_frame, daily_frame_[front + [c for c in daily_frame_.columns if c not in front]]
+        records += [(arm.name, replication, *row) for row in measure_records(result, flow, scenario, population)]
+        daily.append((arm.name, daily_columns(result, flow)))
+    tidy = pd.DataFrame(records, columns=["arm", "replication", "year", "measure", "detail", "value"])
+    return tidy, _daily_table(daily, replication)
+
+
+def _daily_table(daily: list[tuple[str, dict[str, np.ndarray]]], replication: int) -> pd.DataFrame:
+    """One table of the arms' daily series: arm, replication, day, then the series."""
+    if any(list(columns) != list(daily[0][1]) for _, columns in daily):  # an arm added a service
+        frames = [pd.DataFrame(columns).assign(arm=arm, replication=replication) for arm, columns in daily]
+        table = pd.concat(frames, ignore_index=True)
+        front = ["arm", "replication", "day"]
+        return table[front + [c for c in table.columns if c not in front]]
+    lengths = [len(columns["day"]) for _, columns in daily]
+    data: dict[str, np.ndarray | list[str]] = {
+        "arm": [arm for (arm, _), n in zip(daily, lengths, strict=True) for _ in range(n)],
+        "replication": np.full(sum(lengths), replication, dtype=np.int64),
+    }
+    for name in daily[0][1]:
+        data[name] = np.concatenate([columns[name] for _, columns in daily])
+    return pd.DataFrame(data)
 
 
 def _task(args):

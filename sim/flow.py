@@ -211,6 +211,76 @@ def _unpack(keys: np.ndarray, name: str) -> np.ndarray:
     return (keys >> np.int64(_SHIFT[name])) & np.int64((1 << _WIDTH[name]) - 1)
 
 
+def _crisis_shape(scenario: Scenario, keys: np.ndarray) -> np.ndarray:
+    """[cohort, crisis type] crisis rates before each age band's scaling.
+
+    The age band's base, times risk, deprivation and residence, times (1 + sum of condition
+    excesses): the "1" splits over the non-condition crisis kinds; each condition's excess is
+    its exacerbations.
+    """
+    flow, pop_cfg = scenario.flow, scenario.population
+    age, risk, conditions = _unpack(keys, "age"), _unpack(keys, "risk"), _unpack(keys, "conditions")
+    residence, deprivation = _unpack(keys, "residence"), _unpack(keys, "deprivation")
+    n_cond = len(pop_cfg.conditions)
+    cond_mult = np.array([c.crisis_multiplier for c in pop_cfg.conditions.values()])
+    relative = (np.array(flow.risk_multiplier)[risk] * np.array(flow.deprivation_multiplier)[deprivation]
+                * np.where(residence == CARE_HOME, flow.care_home_multiplier, 1.0))
+    shape = np.zeros((keys.shape[0], len(crisis_type_names(scenario))))
+    kind_shares = np.array([flow.crisis_type_shares[k] for k in CRISIS_KINDS]).T  # [A, 4]
+    for c in range(n_cond):
+        has = (conditions >> c) & 1
+        shape[:, c] = has * (cond_mult[c] - 1.0)
+    shape[:, n_cond:] = kind_shares[age]
+    shape *= relative[:, None]
+    return shape
+
+
+def _mortality_shape(scenario: Scenario, keys: np.ndarray) -> np.ndarray:
+    """[cohort] yearly mortality of people at home before each age band's scaling."""
+    flow = scenario.flow
+    age, risk = _unpack(keys, "age"), _unpack(keys, "risk")
+    return np.array(flow.mortality_per_year)[age] * np.array(flow.mortality_risk_multiplier)[risk]
+
+
+_BAND_SCALES: list = []  # [(population, what the scales depend on, scales)]: the latest's
+
+
+def _band_scales(scenario: Scenario, population: Population) -> tuple[np.ndarray, np.ndarray]:
+    """Each age band's factor that makes its mean crisis rate, over everyone, and its mean
+    mortality, over people at home, the configured ones.
+
+    Worked out on the cohorts without an arm's groups: a person's rates do not depend on
+    their group, so every arm of a replication shares these (and they are kept for them).
+    """
+    flow, pop_cfg = scenario.flow, scenario.population
+    depends = repr((flow.risk_multiplier, flow.deprivation_multiplier, flow.care_home_multiplier,
+                    [c.crisis_multiplier for c in pop_cfg.conditions.values()],
+                    [flow.crisis_type_shares[k] for k in CRISIS_KINDS], flow.crisis_rate_per_year,
+                    flow.mortality_per_year, flow.mortality_risk_multiplier, len(pop_cfg.age_bands),
+                    crisis_type_names(scenario)))
+    for known, known_depends, answer in _BAND_SCALES:
+        if known is population and known_depends == depends:
+            return answer
+    n_bands = len(pop_cfg.age_bands)
+    place_id, place_keys = _place_cohorts(population)
+    per_person = _crisis_shape(scenario, place_keys).sum(axis=1)[place_id]
+    band_mean = np.bincount(population.age_band, weights=per_person, minlength=n_bands)
+    band_count = np.bincount(population.age_band, minlength=n_bands)
+    band_mean = np.where(band_count > 0, band_mean / np.maximum(band_count, 1), 1.0)
+    crisis_scale = np.array(flow.crisis_rate_per_year) / np.where(band_mean > 0, band_mean, 1.0) / DAYS_PER_YEAR
+
+    # People at home: the band's rate shaped by risk, normalised so that the band's average
+    # over people at home is the configured rate. Care-home residents: one flat rate.
+    at_home = population.residence == HOME
+    per_person = _mortality_shape(scenario, place_keys)[place_id]
+    band_mean = np.bincount(population.age_band[at_home], weights=per_person[at_home], minlength=n_bands)
+    band_mean = band_mean / np.maximum(np.bincount(population.age_band[at_home], minlength=n_bands), 1).astype(float)
+    mortality_scale = np.array(flow.mortality_per_year) / np.where(band_mean > 0, band_mean, 1.0)
+    answer = (crisis_scale, mortality_scale)
+    _BAND_SCALES[:] = [(population, depends, answer)]
+    return answer
+
+
 def place_values(scenario: Scenario, draws: dict[str, float]) -> dict[str, float]:
     """The place's uncertain parameters for one replication: its PSA draw or central value."""
     eol, readmit = scenario.flow.end_of_life, scenario.flow.readmission
@@ -244,38 +314,9 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
 
     types = crisis_type_names(scenario)
     n_types = len(types)
-    n_cond = len(pop_cfg.conditions)
-    cond_mult = np.array([c.crisis_multiplier for c in pop_cfg.conditions.values()])
-
-    # Crisis hazard: base by age, times risk, deprivation and residence, times
-    # (1 + sum of condition excesses). The "1" splits over the non-condition crisis kinds;
-    # each condition's excess is its exacerbations.
-    relative = (np.array(flow.risk_multiplier)[risk] * np.array(flow.deprivation_multiplier)[deprivation]
-                * np.where(residence == CARE_HOME, flow.care_home_multiplier, 1.0))
-    shape = np.zeros((n_cohorts, n_types))
-    kind_shares = np.array([flow.crisis_type_shares[k] for k in CRISIS_KINDS]).T  # [A, 4]
-    for c in range(n_cond):
-        has = (conditions >> c) & 1
-        shape[:, c] = has * (cond_mult[c] - 1.0)
-    shape[:, n_cond:] = kind_shares[age]
-    shape *= relative[:, None]
-    # Normalise so that each age band's average crisis rate is the configured one.
-    per_person = shape.sum(axis=1)[person_cohort]
-    band_mean = np.bincount(population.age_band, weights=per_person, minlength=len(pop_cfg.age_bands))
-    band_count = np.bincount(population.age_band, minlength=len(pop_cfg.age_bands))
-    band_mean = np.where(band_count > 0, band_mean / np.maximum(band_count, 1), 1.0)
-    scale = np.array(flow.crisis_rate_per_year) / np.where(band_mean > 0, band_mean, 1.0) / DAYS_PER_YEAR
-    rate = shape * scale[age][:, None]
-
-    # People at home: the band's rate shaped by risk, normalised so that the band's average
-    # over people at home is the configured rate. Care-home residents: one flat rate.
-    mortality: np.ndarray = np.array(flow.mortality_per_year)[age] * np.array(flow.mortality_risk_multiplier)[risk]
-    at_home = population.residence == HOME
-    per_person = mortality[person_cohort]
-    band_mean = np.bincount(population.age_band[at_home], weights=per_person[at_home],
-                            minlength=len(pop_cfg.age_bands))
-    band_mean = band_mean / np.maximum(np.bincount(population.age_band[at_home], minlength=len(pop_cfg.age_bands)), 1).astype(float)
-    mortality = mortality * (np.array(flow.mortality_per_year) / np.where(band_mean > 0, band_mean, 1.0))[age]
+    crisis_scale, mortality_scale = _band_scales(scenario, population)
+    rate = _crisis_shape(scenario, keys) * crisis_scale[age][:, None]
+    mortality = _mortality_shape(scenario, keys) * mortality_scale[age]
     mortality = np.where(residence == CARE_HOME, flow.care_home_mortality_per_year, mortality)
     mortality = -np.log1p(-np.minimum(mortality, 0.999)) / DAYS_PER_YEAR
 

@@ -25,18 +25,12 @@ def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """Cumulative growth G[a, m] and growth x ramp R[a, m] at the start of each month m, and
     each month's growth, growth_m[a, m] = growth[a, m // 12] (read without a division)."""
     months = flow.ramp.shape[0]
-    n_age = flow.growth.shape[0]
-    g = np.empty((n_age, months + 1))
-    r = np.empty((n_age, months + 1))
-    growth_m = np.empty((n_age, months))
-    for a in range(n_age):
-        g[a, 0] = 0.0
-        r[a, 0] = 0.0
-        for m in range(months):
-            rate = flow.growth[a, m // 12]
-            growth_m[a, m] = rate
-            g[a, m + 1] = g[a, m] + rate * DAYS_PER_MONTH
-            r[a, m + 1] = r[a, m] + rate * flow.ramp[m] * DAYS_PER_MONTH
+    growth_m = np.ascontiguousarray(np.asarray(flow.growth, dtype=np.float64)[:, np.arange(months) // 12])
+    g = np.zeros((growth_m.shape[0], months + 1))
+    r = np.zeros((growth_m.shape[0], months + 1))
+    # Running sums month by month (np.cumsum adds in order, as a loop would).
+    np.cumsum(growth_m * DAYS_PER_MONTH, axis=1, out=g[:, 1:])
+    np.cumsum(growth_m * np.asarray(flow.ramp, dtype=np.float64)[None, :] * DAYS_PER_MONTH, axis=1, out=r[:, 1:])
     return g, r, growth_m
 
 

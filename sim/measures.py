@@ -170,28 +170,34 @@ def _period(result: RunResult, flow: FlowParams, scenario: Scenario, people: int
     return rows
 
 
-def measure_rows(result: RunResult, flow: FlowParams, scenario: Scenario,
-                 population: Population) -> pd.DataFrame:
-    """Tidy measures of one run: columns year, measure, detail, value (contract years only)."""
+def measure_records(result: RunResult, flow: FlowParams, scenario: Scenario,
+                    population: Population) -> list[tuple[int, str, str, float]]:
+    """Tidy measures of one run as (year, measure, detail, value) tuples, contract years only."""
     warm = flow.warm_up_years
-    frames = []
-    totals = []
+    records: list[tuple[int, str, str, float]] = []
+    present_value = 0.0
+    rate = scenario.run.discount_rate
     people = population.size
     age_counts = np.bincount(population.age_band, minlength=len(flow.age_band_names))
     for y in range(warm, flow.n_years):
         rows = _period(result, flow, scenario, people, age_counts, slice(y, y + 1))
-        frames.append(pd.DataFrame(rows, columns=["measure", "detail", "value"]).assign(year=y - warm + 1))
-        totals.append(dict(((m, d), v) for m, d, v in rows if m == "cost_total_gbp"))
+        records += [(y - warm + 1, m, d, v) for m, d, v in rows]
+        total = next(v for m, d, v in rows if m == "cost_total_gbp" and d == "")
+        present_value += total / (1.0 + rate) ** (y - warm)
     whole = _period(result, flow, scenario, people, age_counts, slice(warm, flow.n_years))
-    rate = scenario.run.discount_rate
-    present_value = sum(t[("cost_total_gbp", "")] / (1.0 + rate) ** i for i, t in enumerate(totals))
     whole.append(("present_value_gbp", "", float(present_value)))
-    frames.append(pd.DataFrame(whole, columns=["measure", "detail", "value"]).assign(year=WHOLE_CONTRACT))
-    out = pd.concat(frames, ignore_index=True)
-    return out[["year", "measure", "detail", "value"]]
+    records += [(WHOLE_CONTRACT, m, d, v) for m, d, v in whole]
+    return records
 
 
-def daily_frame(result: RunResult, flow: FlowParams) -> pd.DataFrame:
+def measure_rows(result: RunResult, flow: FlowParams, scenario: Scenario,
+                 population: Population) -> pd.DataFrame:
+    """Tidy measures of one run: columns year, measure, detail, value (contract years only)."""
+    return pd.DataFrame(measure_records(result, flow, scenario, population),
+                        columns=["year", "measure", "detail", "value"])
+
+
+def daily_columns(result: RunResult, flow: FlowParams) -> dict[str, np.ndarray]:
     """Daily series (day 0 = the first contract day): occupancy and queue of each service."""
     start = flow.warm_up_years * int(DAYS_PER_YEAR)
     data = {"day": np.arange(result.daily_occupancy.shape[0] - start, dtype=np.int32)}
@@ -199,4 +205,9 @@ def daily_frame(result: RunResult, flow: FlowParams) -> pd.DataFrame:
     for p, name in enumerate(flow.pool_names):
         data[f"{name}_occupied"] = result.daily_occupancy[start:, p].astype(np.float32)
         data[f"{name}_waiting"] = result.daily_queue[start:, p].astype(np.float32)
-    return pd.DataFrame(data)
+    return data
+
+
+def daily_frame(result: RunResult, flow: FlowParams) -> pd.DataFrame:
+    """`daily_columns` as a table."""
+    return pd.DataFrame(daily_columns(result, flow))

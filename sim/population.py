@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sim.config import RISK_TIERS, Scenario
+from sim.jit import kernel
 from sim.randomness import POPULATION, uniforms
 
 # Draw numbers of each attribute in the POPULATION stream (conditions take 16 + index).
@@ -83,14 +84,27 @@ def _pick(u: np.ndarray, shares: np.ndarray) -> np.ndarray:
 
 
 def _pick_by(u: np.ndarray, table: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """`_pick` with the shares of each person's group (row *group* of *table*), group by group
-    so that memory stays at one value a person."""
-    out = np.zeros(u.shape[0], dtype=np.int64)
-    for g in range(table.shape[0]):
-        members = group == g
-        if members.any():
-            out[members] = _pick(u[members], table[g])
+    """`_pick` with the shares of each person's group (row *group* of *table*)."""
+    rows = np.asarray(table, dtype=np.float64)
+    cumulative = np.cumsum(rows, axis=-1)
+    n = rows.shape[-1]
+    last = n - 1 - np.argmax(rows[:, ::-1] > 0.0, axis=-1)
+    cumulative[np.arange(n)[None, :] >= last[:, None]] = np.inf
+    out = np.empty(u.shape[0], dtype=np.int64)
+    _count_reached(u, cumulative, np.asarray(group, dtype=np.int64), out)
     return out
+
+
+@kernel
+def _count_reached(u, cumulative, group, out):
+    """out[i]: how many of its group's running sums u[i] reaches (np.searchsorted's side="right",
+    as the sums never fall), in one pass with one value a person."""
+    for i in range(u.shape[0]):
+        row = cumulative[group[i]]
+        k = 0
+        for j in range(row.shape[0]):
+            k += u[i] >= row[j]
+        out[i] = k
 
 
 def generate(scenario: Scenario, seed: int) -> Population:
