@@ -135,8 +135,9 @@ def _write_comparison(result, folder: Path) -> None:
     if len(scenario.arms) < 2:
         return
     comparator = next((a.name for a in scenario.arms if a.kind == "status_quo"), scenario.arms[0].name)
-    write_frame(folder / "comparison.csv", compare(result.tidy, comparator, scenario.run.bcf_admissions_target))
-    write_text(folder / "report.html", html_report(result, comparator))
+    table = compare(result.tidy, comparator, scenario.run.bcf_admissions_target)
+    write_frame(folder / "comparison.csv", table)
+    write_text(folder / "report.html", html_report(result, comparator, table))
 
 
 def _summary_rows(tidy: pd.DataFrame, name: str, path: Path, scenario: Scenario) -> pd.DataFrame:

@@ -122,7 +122,7 @@ def cmd_compare(args) -> int:
     from sim.outputs import write_frame
 
     write_frame(out / "comparison.csv", table)
-    write_text(out / "report.html", html_report(result, comparator))
+    write_text(out / "report.html", html_report(result, comparator, table))
     print(f"\n{scenario.name}: {len(scenario.arms)} arms, whole contract ({scenario.run.contract_years} years from "
           f"{scenario.run.start_year}), {result.manifest['replications']} replications, seed {result.manifest['seed']}")
     print(comparison_text(table, comparator))

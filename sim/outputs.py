@@ -7,11 +7,15 @@ less.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.config import to_yaml
@@ -42,8 +46,55 @@ def write_text(path: Path, text: str) -> None:
 def write_frame(path: Path, frame: pd.DataFrame) -> None:
     if path.suffix == ".parquet":
         atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    else:
+        return
+    text = csv_text(frame)
+    if text is None:
         atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    else:
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline=""))
+
+
+def _quoted(value: str) -> str:
+    """A text field as the csv module (and so pandas) writes it: quoted only if it must be."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([value, ""])
+    return buffer.getvalue()[:-2]
+
+
+def csv_text(frame: pd.DataFrame) -> str | None:
+    """The text of ``frame.to_csv(index=False)``, byte for byte, in about half the time.
+
+    Only for columns of text, whole numbers, doubles and booleans (None otherwise, and the
+    caller asks pandas). A replication's tidy table has a row per measure, so the main job's
+    tidy.csv has hundreds of thousands of rows; pandas spends most of its time on them
+    converting each value on its own.
+    """
+    if frame.shape[1] == 0:
+        return None
+    columns = []
+    for name in frame.columns:
+        series = frame[name]
+        dtype = series.dtype
+        if dtype == np.float64:
+            values = series.to_numpy()
+            texts = list(map(repr, values.tolist()))
+            if np.isnan(values).any():
+                texts = ["" if t == "nan" else t for t in texts]
+        elif dtype.kind in "iu":
+            texts = list(map(str, series.to_numpy().tolist()))
+        elif dtype.kind == "b":
+            texts = ["True" if v else "False" for v in series.to_numpy().tolist()]
+        elif not isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(series):
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            if not all(isinstance(u, str) for u in uniques):
+                return None
+            table = np.array([_quoted(u) for u in uniques] + [""], dtype=object)  # -1: missing
+            texts = table[codes].tolist()
+        else:
+            return None
+        columns.append(texts)
+    header = ",".join(_quoted(str(name)) for name in frame.columns)
+    return header + "\n" + "".join([",".join(row) + "\n" for row in zip(*columns, strict=True)])
 
 
 def write_results(result: ExperimentResult, out: str | Path, command: str = "") -> dict[str, Path]:
@@ -57,11 +108,16 @@ def write_results(result: ExperimentResult, out: str | Path, command: str = "") 
         "manifest": out / "manifest.json",
         "config": out / "config.yaml",
     }
-    write_frame(files["tidy_parquet"], result.tidy)
-    write_frame(files["tidy_csv"], result.tidy)
-    write_frame(files["summary_csv"], summarise(result.tidy))
-    write_frame(files["daily_parquet"], result.daily)
-    write_text(files["config"], to_yaml(result.scenario))
+    # The parquet files are written by a second thread (pyarrow lets go of Python's lock
+    # while it compresses and writes) as this one writes the text files.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        parquet = [writer.submit(write_frame, files["tidy_parquet"], result.tidy),
+                   writer.submit(write_frame, files["daily_parquet"], result.daily)]
+        write_frame(files["tidy_csv"], result.tidy)
+        write_frame(files["summary_csv"], summarise(result.tidy))
+        write_text(files["config"], to_yaml(result.scenario))
+        for done in parquet:
+            done.result()  # a failed write raises here, before the manifest is written
     manifest = dict(result.manifest)
     manifest["command"] = command
     manifest["files"] = {k: v.name for k, v in files.items()}

@@ -30,8 +30,19 @@ def _hex_to_rgba(colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+_TEMPLATE: list = []  # plotly's "plotly_white", looked up once (each lookup by name copies it)
+
+
+def _template():
+    if not _TEMPLATE:
+        import plotly.io as pio
+
+        _TEMPLATE.append(pio.templates["plotly_white"])
+    return _TEMPLATE[0]
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white",
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template=_template(),
                       legend_title_text="Arm", margin=dict(l=60, r=20, t=60, b=50), height=420)
     return fig
 
@@ -206,11 +217,16 @@ def comparison_table_html(table: pd.DataFrame, comparator: str) -> str:
             "<tbody>" + "".join(rows) + "</tbody></table>")
 
 
-def html_report(result: ExperimentResult, comparator: str | None = None) -> str:
-    """A self-contained HTML report of a comparison (plotly.js inlined; no network needed)."""
+def html_report(result: ExperimentResult, comparator: str | None = None,
+                table: pd.DataFrame | None = None) -> str:
+    """A self-contained HTML report of a comparison (plotly.js inlined; no network needed).
+
+    *table* is `sim.summary.compare`'s table for this comparator, if the caller has it.
+    """
     scenario = result.scenario
     comparator = comparator or result.arms[0]
-    table = compare(result.tidy, comparator, scenario.run.bcf_admissions_target)
+    if table is None:
+        table = compare(result.tidy, comparator, scenario.run.bcf_admissions_target)
     figures = [
         differences_chart(table, "admissions", comparator),
         differences_chart(table, "cost_total_gbp", comparator),
