@@ -36,7 +36,8 @@ def monthly_tables(flow: FlowParams) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 @kernel(inline=True)
 def floor_div(t, d):
-    """Python's ``int(t // d)`` for 0 <= t and d > 0, without its slow remainder.
+    """Python's ``int(t // d)`` for d > 0, without its slow remainder (times in a run are
+    never negative; a negative t takes the slow way).
 
     The quotient is within a few units in the last place of the exact one, so its floor is
     the exact floor unless it lies that close to an integer; that rare case, and quotients
@@ -44,8 +45,10 @@ def floor_div(t, d):
     the fast engine divides times into months and years at every crisis.
     """
     q = t * (1.0 / d)  # within a few units in the last place of t / d, and no division
-    if q < 1e8:
-        n = math.floor(q)
+    if t >= 0.0 and q < 1e8:
+        # Truncation is then the floor: one conversion to an integer, without rounding down
+        # as a double first, so the month's tables are read sooner after t is known.
+        n = int(q)
         frac = q - n
         # Below 1e-9 the floor is 0 too (as at t = 0, where every person's first crisis is
         # drawn); the tests are combined without a branch that could be mispredicted.
@@ -56,13 +59,13 @@ def floor_div(t, d):
 
 @kernel
 def _floor_div_near(t, d, q):
-    """`floor_div` where t / d is within 1e-9 of an integer k, or 1e8 or more.
+    """`floor_div` where t / d is within 1e-9 of an integer k, or 1e8 or more, or negative.
 
     Then t // d is k or k - 1 as t >= k d or not, which is decided exactly: d is split into
     two halves of 26 bits (Veltkamp), so k d is the exact sum of two doubles, and t - k hi is
     exact (Sterbenz).
     """
-    if not q < 1e8:
+    if not (t >= 0.0 and q < 1e8):
         return int(t // d)
     n = math.floor(q)
     k = n if q - n <= 0.5 else n + 1
@@ -100,7 +103,9 @@ def inverse(g, r, growth_m, ramp, a, base, extra, level):
     # grows nearly in proportion to time, so a guess in proportion is within a month or two
     # of lo, and a short walk from it finds lo with few, mostly predictable branches (a
     # binary search takes seven unpredictable ones).
-    lo = int(level / total * months) if total > 0.0 else 0
+    # (months / total does not wait for level: in a run of crises, where each level waits
+    # for the crisis before, the guess then costs one multiplication, not a division.)
+    lo = int(level * (months / total)) if total > 0.0 else 0
     if lo > months - 1:
         lo = months - 1
     lo = nonneg(max(lo, 0))

@@ -286,6 +286,10 @@ def test_floor_div_is_pythons_floor_division():
     for d in (DAYS_PER_MONTH, DAYS_PER_YEAR, 7.0, 0.25, 1.0 / 3.0):
         for t in _times_next_to_multiples(d, 600, seed=0):
             assert floor_div(t, d) == int(t // d), (t, d)
+        # Outside the run's times too: negative times (where truncation is not the floor) and
+        # quotients too large for the quick test.
+        for t in (-5e-324, -1e-12, -0.5 * d, -d, -7.25 * d, 1e8 * d, 3e8 * d + 0.5):
+            assert floor_div(t, d) == int(t // d), (t, d)
 
 
 def test_the_fast_engines_year_is_pythons_floor_division():
