@@ -10,6 +10,7 @@ use ``base + ramp(t) * (full - base)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,7 +162,10 @@ def cohorts_of(population: Population, groups: np.ndarray) -> tuple[np.ndarray, 
     width = int(group.max()) + 1 if group.size else 1
     combined = place_id * width + group
     span = place_keys.shape[0] * width
-    if span <= 4 * combined.shape[0] + 1024:  # dense enough for a table
+    if width == 1:  # no groups: the place's cohorts, every one of them present
+        present = np.arange(span)
+        found = place_id
+    elif span <= 4 * combined.shape[0] + 1024:  # dense enough for a table
         present = np.flatnonzero(np.bincount(combined, minlength=span))
         lookup = np.empty(span, dtype=np.int64)
         lookup[present] = np.arange(present.shape[0])
@@ -183,10 +187,36 @@ def _place_cohorts(population: Population) -> tuple[np.ndarray, np.ndarray]:
     for known, answer in _PLACE_COHORTS:
         if known is population:
             return answer
-    key = _pack(population.age_band, population.risk, population.conditions, population.residence,
-                population.cluster, population.forum, population.deprivation,
-                np.zeros(1, dtype=np.int64))
-    keys, ids = np.unique(key, return_inverse=True)
+    # Each person's fields as one number in mixed radix, most significant first in the key's
+    # order, so that the numbers sort as the keys do; where there are few enough possible
+    # numbers, the distinct ones are found by counting instead of sorting everyone.
+    fields = (("deprivation", population.deprivation), ("forum", population.forum),
+              ("cluster", population.cluster), ("residence", population.residence),
+              ("conditions", population.conditions), ("risk", population.risk),
+              ("age", population.age_band))
+    radix = [int(values.max()) + 1 if values.size else 1 for _, values in fields]
+    if math.prod(radix) <= 4 * population.size + 1024:
+        code = np.zeros(population.size, dtype=np.int64)
+        for (_, values), base in zip(fields, radix, strict=True):
+            code *= base
+            code += values
+        present = np.flatnonzero(np.bincount(code, minlength=math.prod(radix)))
+        lookup = np.empty(math.prod(radix), dtype=np.int64)
+        lookup[present] = np.arange(present.shape[0])
+        ids = lookup[code]
+        rest = present.copy()
+        unpacked = {}
+        for (name, _), base in reversed(list(zip(fields, radix, strict=True))):
+            unpacked[name] = rest % base
+            rest //= base
+        keys = _pack(unpacked["age"], unpacked["risk"], unpacked["conditions"], unpacked["residence"],
+                     unpacked["cluster"], unpacked["forum"], unpacked["deprivation"],
+                     np.zeros(1, dtype=np.int64))
+    else:
+        key = _pack(population.age_band, population.risk, population.conditions, population.residence,
+                    population.cluster, population.forum, population.deprivation,
+                    np.zeros(1, dtype=np.int64))
+        keys, ids = np.unique(key, return_inverse=True)
     answer = (ids.astype(np.int64), keys)
     _PLACE_COHORTS[:] = [(population, answer)]
     return answer

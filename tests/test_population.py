@@ -222,3 +222,23 @@ def test_cohorts_of_matches_its_definition(small, groups):
     assert np.array_equal(got_keys, keys)
     assert np.array_equal(cohort, np.searchsorted(keys, key))
     assert np.array_equal(got_keys[cohort], key)
+
+
+@pytest.mark.parametrize("people, top", [(20_000, (5, 4, 5, 2, 16, 4, 5)), (300, (8, 60, 60, 2, 256, 4, 16))])
+def test_place_cohorts_are_the_sorted_distinct_keys(people, top):
+    """`flow._place_cohorts` (counting where the fields allow, sorting otherwise) numbers the
+    cohorts as the sorted distinct packed keys, as np.unique would."""
+    from sim.flow import _pack, _place_cohorts
+    from sim.population import Population
+
+    rng = np.random.default_rng(people)
+    dep, forum, cluster, res, cond, risk, age = (rng.integers(0, t, people).astype(np.int8 if t < 128 else np.uint8)
+                                                 for t in top)
+    population = Population(age_band=age, risk=risk, conditions=cond, cluster=cluster, forum=forum,
+                            deprivation=dep, residence=res, age_band_names=(), condition_names=(),
+                            cluster_names=(), forum_names=())
+    ids, keys = _place_cohorts(population)
+    expected_keys, expected_ids = np.unique(_pack(age, risk, cond, res, cluster, forum, dep,
+                                                  np.zeros(1, dtype=np.int64)), return_inverse=True)
+    assert np.array_equal(keys, expected_keys)
+    assert np.array_equal(ids, expected_ids)
