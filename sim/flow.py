@@ -175,7 +175,7 @@ def cohorts_of(population: Population, groups: np.ndarray) -> tuple[np.ndarray, 
     key = place_keys[present // width] | ((present % width) << np.int64(_SHIFT["group"]))
     at_home_twins = key & ~np.int64(1 << _SHIFT["residence"])
     care_home_twins = key | np.int64(1 << _SHIFT["residence"])
-    keys = np.unique(np.concatenate([key, at_home_twins, care_home_twins]))
+    keys = np.unique(np.concatenate([at_home_twins, care_home_twins]))  # each key is a twin
     return np.searchsorted(keys, key)[found].astype(np.int32), keys
 
 
@@ -390,7 +390,10 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
         mean_days[POOL_CARE_HOME] = 2.0 * DAYS_PER_YEAR
 
     def two(x):
-        return np.stack([x, x.copy()])
+        layers = np.empty((2,) + x.shape, dtype=x.dtype)
+        layers[0] = x
+        layers[1] = x
+        return layers
 
     return FlowParams(
         person_cohort=person_cohort,

@@ -80,7 +80,11 @@ def _pick(u: np.ndarray, shares: np.ndarray) -> np.ndarray:
     n = shares.shape[-1]
     last = n - 1 - np.argmax(shares[..., ::-1] > 0.0, axis=-1)
     cumulative[np.arange(n) >= np.expand_dims(last, -1)] = np.inf
-    return (u[:, None] >= cumulative).sum(axis=1) if shares.ndim == 2 else np.searchsorted(cumulative, u, side="right")
+    if shares.ndim == 2:
+        return (u[:, None] >= cumulative).sum(axis=1)
+    out = np.empty(u.shape[0], dtype=np.int64)
+    _count_reached(u, cumulative[None, :], np.zeros(u.shape[0], dtype=np.int64), out)
+    return out
 
 
 def _pick_by(u: np.ndarray, table: np.ndarray, group: np.ndarray) -> np.ndarray:
