@@ -45,3 +45,12 @@ def test_write_frame_writes_the_fast_text(tmp_path):
     frame = _tricky()
     write_frame(tmp_path / "t.csv", frame)
     assert (tmp_path / "t.csv").read_bytes() == frame.to_csv(index=False).encode("utf-8")
+
+
+def test_csv_chunks_split_rows_but_not_the_text():
+    from sim.outputs import csv_chunks
+
+    frame = pd.concat([_tricky()] * 5, ignore_index=True)
+    pieces = list(csv_chunks(frame, rows=3))
+    assert len(pieces) == 1 + -(-len(frame) // 3)  # the header, then every 3 rows
+    assert "".join(pieces) == frame.to_csv(index=False)
