@@ -1364,10 +1364,9 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
               (N_HOT + T_DIVERT * n_types, flow.divert_prob),
               (N_HOT + T_ADMIT * n_types, flow.admit_prob),
               (N_HOT + T_LOS * n_types, flow.los_mean))
+    blocks += tuple((col, values[:, :, None]) for col, values in columns)  # blocks one wide
     lay = np.zeros((n_cohorts, cold + N_COLD, 2))
-    _put_columns(lay, np.array([col for col, _ in columns], dtype=np.int64),
-                 tuple(f64(values) for _, values in columns),
-                 np.array([col for col, _ in blocks], dtype=np.int64),
+    _put_columns(lay, np.array([col for col, _ in blocks], dtype=np.int64),
                  tuple(f64(values) for _, values in blocks))
     n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
     coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)
@@ -1394,16 +1393,11 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
 
 
 @kernel
-def _put_columns(lay, column_at, columns, block_at, blocks):
-    """lay's columns from columns[j] [2, C] (today's values and the arm's at full effect) at
-    column_at[j], and blocks[j] [2, C, K] at block_at[j] onwards: today's value and its change
-    under the arm, written row by row in one pass."""
+def _put_columns(lay, block_at, blocks):
+    """lay's columns block_at[j] onwards from blocks[j] [2, C, K] (today's values and the
+    arm's at full effect): today's value and its change under the arm, written row by row in
+    one pass."""
     for c in range(lay.shape[0]):
-        for j in range(len(columns)):
-            layers = columns[j]
-            col = column_at[j]
-            lay[c, col, 0] = layers[0, c]
-            lay[c, col, 1] = layers[1, c] - layers[0, c]
         for j in range(len(blocks)):
             layers = blocks[j]
             col = block_at[j]

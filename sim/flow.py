@@ -195,13 +195,14 @@ def _place_cohorts(population: Population) -> tuple[np.ndarray, np.ndarray]:
               ("conditions", population.conditions), ("risk", population.risk),
               ("age", population.age_band))
     radix = [int(values.max()) + 1 if values.size else 1 for _, values in fields]
-    if math.prod(radix) <= 4 * population.size + 1024:
+    span = math.prod(radix)
+    if span <= 4 * population.size + 1024:
         code = np.zeros(population.size, dtype=np.int64)
         for (_, values), base in zip(fields, radix, strict=True):
             code *= base
             code += values
-        present = np.flatnonzero(np.bincount(code, minlength=math.prod(radix)))
-        lookup = np.empty(math.prod(radix), dtype=np.int64)
+        present = np.flatnonzero(np.bincount(code, minlength=span))
+        lookup = np.empty(span, dtype=np.int64)
         lookup[present] = np.arange(present.shape[0])
         ids = lookup[code]
         rest = present.copy()

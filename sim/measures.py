@@ -206,8 +206,3 @@ def daily_columns(result: RunResult, flow: FlowParams) -> dict[str, np.ndarray]:
         data[f"{name}_occupied"] = result.daily_occupancy[start:, p].astype(np.float32)
         data[f"{name}_waiting"] = result.daily_queue[start:, p].astype(np.float32)
     return data
-
-
-def daily_frame(result: RunResult, flow: FlowParams) -> pd.DataFrame:
-    """`daily_columns` as a table."""
-    return pd.DataFrame(daily_columns(result, flow))

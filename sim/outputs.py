@@ -123,9 +123,8 @@ def csv_chunks(frame: pd.DataFrame, rows: int = 50_000, formats: list | None = N
 
 def csv_text(frame: pd.DataFrame) -> str | None:
     """All of `csv_chunks` as one text, or None if pandas must write the frame."""
-    if _csv_formats(frame) is None:
-        return None
-    return "".join(csv_chunks(frame))
+    formats = _csv_formats(frame)
+    return None if formats is None else "".join(csv_chunks(frame, formats=formats))
 
 
 def write_results(result: ExperimentResult, out: str | Path, command: str = "") -> dict[str, Path]:

@@ -76,15 +76,9 @@ def _pick(u: np.ndarray, shares: np.ndarray) -> np.ndarray:
     gets anyone, however the shares round.
     """
     shares = np.asarray(shares, dtype=np.float64)
-    cumulative = np.cumsum(shares, axis=-1)
-    n = shares.shape[-1]
-    last = n - 1 - np.argmax(shares[..., ::-1] > 0.0, axis=-1)
-    cumulative[np.arange(n) >= np.expand_dims(last, -1)] = np.inf
-    if shares.ndim == 2:
-        return (u[:, None] >= cumulative).sum(axis=1)
-    out = np.empty(u.shape[0], dtype=np.int64)
-    _count_reached(u, cumulative[None, :], np.zeros(u.shape[0], dtype=np.int64), out)
-    return out
+    if shares.ndim == 1:
+        return _pick_by(u, shares[None, :], np.zeros(u.shape[0], dtype=np.int64))
+    return _pick_by(u, shares, np.arange(u.shape[0], dtype=np.int64))
 
 
 def _pick_by(u: np.ndarray, table: np.ndarray, group: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ Okabe-Ito palette, which colour-blind readers can tell apart.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 
@@ -30,15 +31,12 @@ def _hex_to_rgba(colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-_TEMPLATE: list = []  # plotly's "plotly_white", looked up once (each lookup by name copies it)
-
-
+@functools.cache
 def _template():
-    if not _TEMPLATE:
-        import plotly.io as pio
+    """plotly's "plotly_white", looked up once (each lookup by name copies it)."""
+    import plotly.io as pio
 
-        _TEMPLATE.append(pio.templates["plotly_white"])
-    return _TEMPLATE[0]
+    return pio.templates["plotly_white"]
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
