@@ -41,7 +41,8 @@ def _draws(lay, coh, il, cohorts, ramp, n):
     total = 0
     for step in range(n):
         c = cohorts[step % cohorts.shape[0]]
-        kind, divertible, admitted = E._crisis_draws(lay, coh, il, c, np.int64(step & 1023),
+        keys = E._draw_keys(il, np.int64(step & 1023))
+        kind, divertible, admitted = E._crisis_draws(lay, coh, il[E.I_N_TYPES], c, keys,
                                                      np.int64(step), ramp)
         total += kind + divertible + admitted
     return total

@@ -72,6 +72,8 @@ from sim.randomness import (
     LENGTH_OF_STAY,
     N_STREAMS,
     PATHWAY,
+    entity_key,
+    entity_uniform,
     keyed_uniform,
     stream_key,
 )
@@ -529,13 +531,16 @@ def _set_row(log, rows, i, col, value):
 
 
 @kernel(inline=True)
-def _next_crisis_time(lay, fl, il, hz, i, c, gen, age, sched, death, readmit_until, now, ramp):
+def _next_crisis_time(lay, fl, hz, c, gen, age, sched, death, readmit_until, now, ramp,
+                      time_key, u_eol):
     """Draw the time of the next crisis of a person who is at home now (inf: none in the run).
 
-    *sched* is the person's crisis-time draw number (SCHED_COUNT, already counted on); the
-    caller reads the person's row once for a run of crises (`_schedule_crisis`).
+    *sched* is the person's crisis-time draw number (SCHED_COUNT, already counted on),
+    *time_key* their `entity_key` of the crisis-time stream and *u_eol* their end-of-life
+    draw (used only if the window starts within the run); the caller works these out once
+    for a run of crises (`_schedule_crisis`).
     """
-    target = -math.log(keyed_uniform(il[I_KEYS + CRISIS_TIME], i, _key(gen, sched, 0)))
+    target = -math.log(entity_uniform(time_key, _key(gen, sched, 0)))
     horizon = fl[H_HORIZON]
     # Multipliers next_crisis would never read are not worked out: the readmission one once
     # the window is over, the end-of-life one (and its draw) when the window starts after the
@@ -544,8 +549,7 @@ def _next_crisis_time(lay, fl, il, hz, i, c, gen, age, sched, death, readmit_unt
     eol_start = death - fl[H_EOL_WINDOW]
     eol_mult = fl[H_EOL_MULT]
     if eol_start < horizon:
-        found = keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0)) < _mix(lay, c, L_EOL_FOUND, ramp)
-        if found:
+        if u_eol < _mix(lay, c, L_EOL_FOUND, ramp):
             eol_mult = _mix(lay, c, L_EOL_FOUND_MULT, ramp)
     g, r, growth_m, ramp_table = hz
     return next_crisis(g, r, growth_m, ramp_table, horizon, age,
@@ -570,19 +574,26 @@ def _crisis_kind(lay, c, n_types, ramp, u):
 
 
 @kernel(inline=True)
-def _crisis_draws(lay, coh, il, c, i, key, ramp):
+def _draw_keys(il, i):
+    """Person i's `entity_key`s of the three streams of a crisis's own draws."""
+    return (entity_key(il[I_KEYS + CRISIS_TYPE], i), entity_key(il[I_KEYS + DIVERSION_STREAM], i),
+            entity_key(il[I_KEYS + ADMISSION], i))
+
+
+@kernel(inline=True)
+def _crisis_draws(lay, coh, n_types, c, keys, key, ramp):
     """What a crisis's own draws say: (type, divertible, admitted if it reaches ED).
 
-    Divertible means the type has a diversion service and the diversion draw says yes; the
-    crisis is then diverted if that service has a free place. These are pure functions of the
-    draws and the ramp, not of the services' state.
+    *keys* are the person's `_draw_keys`. Divertible means the type has a diversion service
+    and the diversion draw says yes; the crisis is then diverted if that service has a free
+    place. These are pure functions of the draws and the ramp, not of the services' state.
     """
-    n_types = nonneg(il[I_N_TYPES])
-    kind = _crisis_kind(lay, c, n_types, ramp, keyed_uniform(il[I_KEYS + CRISIS_TYPE], i, key))
+    n_types = nonneg(n_types)
+    type_key, divert_key, admit_key = keys
+    kind = _crisis_kind(lay, c, n_types, ramp, entity_uniform(type_key, key))
     divertible = coh[c, N_COH + kind] >= 0 and (
-        keyed_uniform(il[I_KEYS + DIVERSION_STREAM], i, key)
-        < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp))
-    admitted = (keyed_uniform(il[I_KEYS + ADMISSION], i, key)
+        entity_uniform(divert_key, key) < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp))
+    admitted = (entity_uniform(admit_key, key)
                 < _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp))
     return kind, divertible, admitted
 
@@ -659,14 +670,20 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
     sched = person[i, SCHED_COUNT]
     count = person[i, CRISIS_COUNT]
     last_kind = np.int64(-1)
+    n_types = il[I_N_TYPES]
+    # The person's keys of the streams drawn at every step, worked out once for the run.
+    time_key = entity_key(il[I_KEYS + CRISIS_TIME], i)
+    u_eol = (keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0))
+             if death - fl[H_EOL_WINDOW] < horizon else 1.0)
+    keys = _draw_keys(il, i)
     chain = (il[I_CHAIN] == 1 and person[i, LOCATION] == HOME
              and person[i, HELD] != POOL_REABLEMENT and person[i, QUEUED] < 0)
     t = now
     drawn = np.int64(0)
     while True:
         sched += 1
-        when = _next_crisis_time(lay, fl, il, hz, i, c, gen, age, sched, death, readmit_until,
-                                 t, ramp)
+        when = _next_crisis_time(lay, fl, hz, c, gen, age, sched, death, readmit_until, t, ramp,
+                                 time_key, u_eol)
         now = t
         if not (chain and when < horizon):
             break
@@ -676,7 +693,8 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
         month = floor_div(t, DAYS_PER_MONTH)
         ramp = ramp_table[nonneg(month if month < last_month else last_month)]
         k = count + 1
-        kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, _key(gen, k, 0), ramp)
+        kind, divertible, admitted = _crisis_draws(lay, coh, n_types, c, keys, _key(gen, k, 0),
+                                                   ramp)
         if divertible or admitted:
             # The crisis event gets these draws: nothing before it can change them (the
             # person, their cohort and crisis count stay as they are, or the event is stale,
@@ -816,7 +834,8 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     if drawn > 0:
         kind, divertible, admitted = _unpack_draws(drawn)
     else:
-        kind, divertible, admitted = _crisis_draws(lay, coh, il, c, i, key, ramp)
+        kind, divertible, admitted = _crisis_draws(lay, coh, il[I_N_TYPES], c, _draw_keys(il, i),
+                                                   key, ramp)
     person[i, KIND] = kind
     counts[y, C_CRISES] += 1.0
     if not _log_crisis(person, log, rows, si, i, k, now, kind):

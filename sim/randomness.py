@@ -85,15 +85,29 @@ def stream_key(seed, stream):
 
 
 @kernel(inline=True)
+def entity_key(key, entity):
+    """The part of `keyed_uniform` that depends only on (stream key, entity).
+
+    A run of one person's crises draws from the same streams again and again: the fast
+    engine works this out once per run, and each draw then costs one round of the mixer.
+    """
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    return _mix(np.uint64(key) ^ (np.uint64(entity) + golden))
+
+
+@kernel(inline=True)
+def entity_uniform(ekey, draw):
+    """`keyed_uniform` for an entity key from `entity_key`: the same number."""
+    return unit_interval(_mix(np.uint64(ekey) ^ (np.uint64(draw) * np.uint64(0xD6E8FEB86659FD93))))
+
+
+@kernel(inline=True)
 def keyed_uniform(key, entity, draw):
     """`uniform` for a stream key from `stream_key` (a uint64, or its bits as an int64).
 
     Pasted into its callers (``inline``): the fast engine draws at some thirty places.
     """
-    golden = np.uint64(0x9E3779B97F4A7C15)
-    h = _mix(np.uint64(key) ^ (np.uint64(entity) + golden))
-    h = _mix(h ^ (np.uint64(draw) * np.uint64(0xD6E8FEB86659FD93)))
-    return unit_interval(h)
+    return entity_uniform(entity_key(key, entity), draw)
 
 
 @jit
