@@ -72,7 +72,9 @@ def prefetch(typingctx, array, row, col):
     def codegen(context, builder, signature, args):
         array_type = signature.args[0]
         data = context.make_array(array_type)(context, builder, value=args[0])
-        index = [args[1], args[2]] + [context.get_constant(types.intp, 0)] * (array_type.ndim - 2)
+        row_col = [context.cast(builder, value, kind, types.intp)
+                   for value, kind in zip(args[1:], signature.args[1:])]
+        index = row_col + [context.get_constant(types.intp, 0)] * (array_type.ndim - 2)
         pointer = cgutils.get_item_pointer(context, builder, array_type, data, index,
                                            wraparound=False)
         byte_pointer = ir.IntType(8).as_pointer()
