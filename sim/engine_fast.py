@@ -139,10 +139,12 @@ L_MORTALITY, L_TERMINAL, L_TERMINAL_FOUND, L_HOSP_DEATH, L_STEP_DOWN_CH = range(
 L_PATHWAY, L_ASSESS, L_REABLE = 5, 9, 13
 N_COLD = 16
 T_RATE, T_DIVERT, T_ADMIT, T_LOS = range(4)
-# coh int64 [C, N_COH + K]: the cohort's age band, result columns, residence, twin, and the
+# coh int64 [C, N_COH + K]: the cohort's age band, result column, residence, twin, and the
 # diversion pool of each crisis type.
-K_AGE, K_PLACE_AGE, K_PLACE_CLUSTER, K_PLACE_FORUM, K_RESIDENCE, K_TO_CARE_HOME, K_AGE65 = range(7)
-N_COH = 7
+K_AGE, K_PLACE_AGE, K_RESIDENCE, K_TO_CARE_HOME, K_AGE65 = range(5)
+N_COH = 5
+# home_place int32 [N, 2]: the result columns of each person slot's cluster and forum.
+H_CLUSTER, H_FORUM = 0, 1
 # Results by year: pool_year float64 [Y, 4, P].
 PY_DAYS, PY_EPISODES, PY_QUEUE_DAYS, PY_DIVERTED = range(4)
 
@@ -431,7 +433,7 @@ def _drop_first(ev):
 
 
 @kernel(inline=True)
-def _prefetch_next(ev, person, person_t, lay, coh):
+def _prefetch_next(ev, person, person_t, home_place, lay, coh):
     """Start fetching what the next events will read, while this one is handled.
 
     Most of an event's time would otherwise go in waiting for its person's row and its
@@ -453,6 +455,7 @@ def _prefetch_next(ev, person, person_t, lay, coh):
         who = run_k[pos + PF_PERSON, 1]
         prefetch(person, who, 0)
         prefetch(person_t, who, 0)
+        prefetch(home_place, who, 0)
 
 
 # --- pools and queues ---------------------------------------------------------------------
@@ -789,14 +792,15 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
 
 
 @kernel(inline=True)
-def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
+def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
+           home_place, log, rows,
            lay, coh, fl, il, ev, si, i, c, now, y, ramp):
     i = nonneg(i)  # a person slot
     _leave_home(person, pools, pool_f, pool_year, si, i, now, y)
     counts[y, C_ADMISSIONS] += 1.0
     places[y, coh[c, K_PLACE_AGE]] += 1
-    places[y, coh[c, K_PLACE_CLUSTER]] += 1
-    places[y, coh[c, K_PLACE_FORUM]] += 1
+    places[y, home_place[i, H_CLUSTER]] += 1
+    places[y, home_place[i, H_FORUM]] += 1
     if now - person_t[i, LAST_DISCHARGE] <= fl[H_READMIT_WINDOW]:
         counts[y, C_READMIT] += 1.0
     if now >= person_t[i, DEATH_T] - fl[H_EOL_WINDOW]:
@@ -816,8 +820,8 @@ def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, p
 
 
 @kernel(inline=True)
-def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log,
-               rows,
+def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
+               home_place, log, rows,
                lay, coh, fl, il, hz, ev, si,
                i, now, y, ramp, drawn):
     """A crisis at home. True if the person is still at home after it (the caller then
@@ -861,7 +865,8 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
     counts[y, C_ED] += 1.0
     if not admitted:
         return True
-    _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places, log, rows,
+    _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, places,
+           home_place, log, rows,
            lay, coh, fl, il, ev, si, i, c, now, y, ramp)
     return False
 
@@ -1180,7 +1185,7 @@ def _anyone_to_move(pools, il, changed):
 
 
 @kernel
-def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, sf,
+def _simulate(person, person_t, cohort0, home_place, pools, pool_f, queue, queue_t, ev, si, sf,
               lay, coh, fl, il, hz, capacity, initial,
               counts, places, pool_year, los_hist, daily, log, rows):
     """Run the whole event loop; returns a status code (OK, or which array was too small)."""
@@ -1237,7 +1242,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
             next_t, next_k = _peek(ev)
             if next_t == now and next_k >> 56 == CRISIS:
                 return CRISIS_TIE
-        _prefetch_next(ev, person, person_t, lay, coh)
+        _prefetch_next(ev, person, person_t, home_place, lay, coh)
         # Stale events (a token moved on since they were scheduled) are dropped unseen.
         if kind == DEATH_EVENT:
             if tok != person[nonneg(i), DEATH_TOK]:
@@ -1317,7 +1322,7 @@ def _simulate(person, person_t, cohort0, pools, pool_f, queue, queue_t, ev, si, 
                 _enqueue(person, pools, pool_f, pool_year, queue, queue_t, si, target, i, now, y)
         elif kind == CRISIS:
             home = _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t,
-                              counts, places, log, rows, lay, coh, fl, il, hz, ev, si,
+                              counts, places, home_place, log, rows, lay, coh, fl, il, hz, ev, si,
                               i, now, y, ramp, aux)
         else:  # CHECK91
             settle = False
@@ -1388,12 +1393,9 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     lay = np.zeros((n_cohorts, cold + N_COLD, 2))
     _put_columns(lay, np.array([col for col, _ in blocks], dtype=np.int64),
                  tuple(f64(values) for _, values in blocks))
-    n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
     coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)
     coh[:, K_AGE] = flow.cohort_age
     coh[:, K_PLACE_AGE] = flow.cohort_age
-    coh[:, K_PLACE_CLUSTER] = n_age + flow.cohort_cluster
-    coh[:, K_PLACE_FORUM] = n_age + n_clusters + flow.cohort_forum
     coh[:, K_RESIDENCE] = flow.cohort_residence
     coh[:, K_TO_CARE_HOME] = flow.to_care_home
     coh[:, K_AGE65] = np.asarray(flow.age_65plus, dtype=np.int64)[flow.cohort_age]
@@ -1409,7 +1411,19 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
     return dict(lay=lay, coh=coh, fl=fl, il=il, g=f64(g), r=f64(r), growth_m=f64(growth_m),
                 ramp_table=f64(flow.ramp), capacity=i64(flow.capacity),
                 initial=i64(flow.pool_initial),
-                cohort0=i64(flow.person_cohort))
+                cohort0=i64(flow.person_cohort),
+                home_place=_home_place(flow))
+
+
+def _home_place(flow: FlowParams) -> np.ndarray:
+    """home_place: each person slot's result columns of its cluster and forum (int32 [N, 2])."""
+    n_age, n_clusters = len(flow.age_band_names), len(flow.cluster_names)
+    home = np.empty((flow.person_cohort.shape[0], 2), dtype=np.int32)
+    home[:, H_CLUSTER] = flow.person_cluster
+    home[:, H_CLUSTER] += n_age
+    home[:, H_FORUM] = flow.person_forum
+    home[:, H_FORUM] += n_age + n_clusters
+    return home
 
 
 @kernel
@@ -1582,7 +1596,7 @@ def run(flow: FlowParams, seed: int, log_episodes: bool = False,
     while True:
         s = _state_arrays(flow, heap_size, far_size, queue_size, log_rows)
         status = _simulate(
-            s["person"], s["person_t"], f["cohort0"], s["pools"], s["pool_f"], s["queue"],
+            s["person"], s["person_t"], f["cohort0"], f["home_place"], s["pools"], s["pool_f"], s["queue"],
             s["queue_t"], s["ev"], s["si"], s["sf"], f["lay"], f["coh"], f["fl"],
             f["il"], (f["g"], f["r"], f["growth_m"], f["ramp_table"]), f["capacity"], f["initial"],
             s["counts"], s["places"], s["pool_year"], s["los_hist"], s["daily"],

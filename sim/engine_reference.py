@@ -355,8 +355,8 @@ class ReferenceEngine:
         self.leave_home(i)
         self.count("admissions")
         self.res.admissions_by_age[y, f.cohort_age[c]] += 1
-        self.res.admissions_by_cluster[y, f.cohort_cluster[c]] += 1
-        self.res.admissions_by_forum[y, f.cohort_forum[c]] += 1
+        self.res.admissions_by_cluster[y, f.person_cluster[i]] += 1
+        self.res.admissions_by_forum[y, f.person_forum[i]] += 1
         if t - self.last_discharge[i] <= f.readmit_window:
             self.count("readmissions_30d")
         if t >= self.death_time[i] - f.eol_window:

@@ -1,8 +1,8 @@
 """Flow parameters: the place and one arm lowered into flat numpy arrays for the engines.
 
 People are grouped into *cohorts*: everyone who shares age band, risk tier, conditions,
-residence, cluster, forum, deprivation quintile and care-model group bits has the same
-parameters. Arrays are indexed by cohort (C), crisis type (K), pool (P), age band (A) and
+residence, deprivation quintile and care-model group bits has the same parameters (a
+person's cluster and forum are kept per person: they only sort the admissions). Arrays are indexed by cohort (C), crisis type (K), pool (P), age band (A) and
 year (Y). An arm's effects are stored beside the status quo's as a second layer: index 0 of
 the leading axis is today's services, index 1 the arm at full effect; at time t the engines
 use ``base + ramp(t) * (full - base)``.
@@ -65,12 +65,12 @@ class FlowParams:
     """Everything an engine needs, as plain arrays (see the module docstring for axes)."""
 
     person_cohort: np.ndarray        # int32 [N] cohort of each person at the start
+    person_cluster: np.ndarray       # small int [N] practice cluster of each person's slot
+    person_forum: np.ndarray         # small int [N] area forum of each person's slot
     cohort_age: np.ndarray           # int64 [C]
     cohort_risk: np.ndarray          # int64 [C]
     cohort_conditions: np.ndarray    # int64 [C] bit mask
     cohort_residence: np.ndarray     # int64 [C]
-    cohort_cluster: np.ndarray       # int64 [C]
-    cohort_forum: np.ndarray         # int64 [C]
     cohort_deprivation: np.ndarray   # int64 [C]
     cohort_group: np.ndarray         # int64 [C] care-model group bits (enrolments)
     to_care_home: np.ndarray         # int64 [C] the same cohort living in a care home
@@ -190,8 +190,7 @@ def _place_cohorts(population: Population) -> tuple[np.ndarray, np.ndarray]:
     # Each person's fields as one number in mixed radix, most significant first in the key's
     # order, so that the numbers sort as the keys do; where there are few enough possible
     # numbers, the distinct ones are found by counting instead of sorting everyone.
-    fields = (("deprivation", population.deprivation), ("forum", population.forum),
-              ("cluster", population.cluster), ("residence", population.residence),
+    fields = (("deprivation", population.deprivation), ("residence", population.residence),
               ("conditions", population.conditions), ("risk", population.risk),
               ("age", population.age_band))
     radix = [int(values.max()) + 1 if values.size else 1 for _, values in fields]
@@ -211,29 +210,31 @@ def _place_cohorts(population: Population) -> tuple[np.ndarray, np.ndarray]:
             unpacked[name] = rest % base
             rest //= base
         keys = _pack(unpacked["age"], unpacked["risk"], unpacked["conditions"], unpacked["residence"],
-                     unpacked["cluster"], unpacked["forum"], unpacked["deprivation"],
-                     np.zeros(1, dtype=np.int64))
+                     unpacked["deprivation"], np.zeros(1, dtype=np.int64))
     else:
         key = _pack(population.age_band, population.risk, population.conditions, population.residence,
-                    population.cluster, population.forum, population.deprivation,
-                    np.zeros(1, dtype=np.int64))
+                    population.deprivation, np.zeros(1, dtype=np.int64))
         keys, ids = np.unique(key, return_inverse=True)
     answer = (ids.astype(np.int64), keys)
     _PLACE_COHORTS[:] = [(population, answer)]
     return answer
 
 
-_SHIFT = {"age": 0, "risk": 4, "conditions": 8, "residence": 16, "cluster": 17, "forum": 23,
-          "deprivation": 29, "group": 32}
-_WIDTH = {"age": 4, "risk": 4, "conditions": 8, "residence": 1, "cluster": 6, "forum": 6,
-          "deprivation": 3, "group": 16}
+_SHIFT = {"age": 0, "risk": 4, "conditions": 8, "residence": 16, "deprivation": 17, "group": 32}
+_WIDTH = {"age": 4, "risk": 4, "conditions": 8, "residence": 1, "deprivation": 3, "group": 16}
 
 
-def _pack(age, risk, conditions, residence, cluster, forum, deprivation, group) -> np.ndarray:
+def _pack(age, risk, conditions, residence, deprivation, group) -> np.ndarray:
+    """A cohort's key: everything a person's rates depend on, and their care-model group.
+
+    A person's practice cluster and area forum are not in it: they change no rate (a care
+    model that acts on some clusters or forums marks their people in its groups), and the
+    engines count admissions by cluster and forum from each person's own. Fewer cohorts keep the engine's
+    table of cohort parameters small enough to stay in the processor's cache.
+    """
     key = np.zeros(age.shape[0], dtype=np.int64)
     for name, values in (("age", age), ("risk", risk), ("conditions", conditions),
-                         ("residence", residence), ("cluster", cluster), ("forum", forum),
-                         ("deprivation", deprivation), ("group", group)):
+                         ("residence", residence), ("deprivation", deprivation), ("group", group)):
         key |= values.astype(np.int64) << np.int64(_SHIFT[name])
     return key
 
@@ -399,7 +400,7 @@ def lower_place(scenario: Scenario, population: Population, groups: np.ndarray |
     return FlowParams(
         person_cohort=person_cohort,
         cohort_age=age, cohort_risk=risk, cohort_conditions=conditions, cohort_residence=residence,
-        cohort_cluster=_unpack(keys, "cluster"), cohort_forum=_unpack(keys, "forum"),
+        person_cluster=population.cluster, person_forum=population.forum,
         cohort_deprivation=deprivation, cohort_group=_unpack(keys, "group"),
         to_care_home=to_care_home,
         crisis_rate=two(rate),

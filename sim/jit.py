@@ -73,7 +73,7 @@ def prefetch(typingctx, array, row, col):
         array_type = signature.args[0]
         data = context.make_array(array_type)(context, builder, value=args[0])
         row_col = [context.cast(builder, value, kind, types.intp)
-                   for value, kind in zip(args[1:], signature.args[1:])]
+                   for value, kind in zip(args[1:], signature.args[1:], strict=True)]
         index = row_col + [context.get_constant(types.intp, 0)] * (array_type.ndim - 2)
         pointer = cgutils.get_item_pointer(context, builder, array_type, data, index,
                                            wraparound=False)

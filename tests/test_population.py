@@ -214,8 +214,7 @@ def test_cohorts_of_matches_its_definition(small, groups):
              "few": rng.integers(0, 3, population.size),
              "sparse": rng.integers(0, 60_000, population.size)}[groups]
     key = _pack(population.age_band, population.risk, population.conditions,
-                population.residence, population.cluster, population.forum,
-                population.deprivation, group)
+                population.residence, population.deprivation, group)
     flag = np.int64(1 << _SHIFT["residence"])
     keys = np.unique(np.concatenate([key, key & ~flag, key | flag]))
     cohort, got_keys = cohorts_of(population, group)
@@ -238,7 +237,7 @@ def test_place_cohorts_are_the_sorted_distinct_keys(people, top):
                             deprivation=dep, residence=res, age_band_names=(), condition_names=(),
                             cluster_names=(), forum_names=())
     ids, keys = _place_cohorts(population)
-    expected_keys, expected_ids = np.unique(_pack(age, risk, cond, res, cluster, forum, dep,
-                                                  np.zeros(1, dtype=np.int64)), return_inverse=True)
+    expected_keys, expected_ids = np.unique(_pack(age, risk, cond, res, dep, np.zeros(1, dtype=np.int64)),
+                                            return_inverse=True)
     assert np.array_equal(keys, expected_keys)
     assert np.array_equal(ids, expected_ids)
