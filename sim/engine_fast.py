@@ -117,9 +117,9 @@ HEAP_SIZE, SEQ, NEXT_BUCKET, FREE, EV_STATUS, RUN_POS, RUN_LEN = range(7)
 NEXT, FILL = 0, 1
 # Where the next event comes from (`_next_event`).
 NO_EVENT, FROM_RUN, FROM_HEAP = 0, 1, 2
-# `_prefetch_next` fetches the cohort parameters of the run's event this many places on, and
-# the person row of the one after (timed: 0 and 1 up to 2 and 4 all within noise).
-PF_COHORT, PF_PERSON = 1, 2
+# `_prefetch_next` fetches the person row of the run's event this many places on (timed: 1
+# to 4 all within noise).
+PF_PERSON = 2
 
 # Flow scalars: fl (float64) and il (int64).
 (H_HORIZON, H_EOL_MULT, H_EOL_WINDOW, H_READMIT_WINDOW, H_SHORT_RATIO, H_SHORT_SHARE, H_SIGMA,
@@ -433,24 +433,18 @@ def _drop_first(ev):
 
 
 @kernel(inline=True)
-def _prefetch_next(ev, person, person_t, home_place, lay, coh):
+def _prefetch_next(ev, person, person_t, home_place):
     """Start fetching what the next events will read, while this one is handled.
 
-    Most of an event's time would otherwise go in waiting for its person's row and its
-    cohort's parameters to arrive from memory. Far events come from the run in order, so
-    what is coming is known: with the run's next event at place p, the person row of the
-    event at p + PF_PERSON is fetched now, and the cohort parameters of the event at
-    p + PF_COHORT, whose person row was fetched an event ago. Near events come from the small
-    heap, whose people were seen recently.
+    Much of an event's time would otherwise go in waiting for its person's row to arrive
+    from memory. Far events come from the run in order, so what is coming is known: with
+    the run's next event at place p, the person rows of the event at p + PF_PERSON are
+    fetched now. Near events come from the small heap, whose people were seen recently.
+    The cohort parameters are not fetched ahead: the thousand or so cohorts in use stay in
+    the processor's cache (fetching their 14 lines for every event was 2% slower, timed).
     """
     evs, run_k = ev[6], ev[8]
     pos = nonneg(evs[RUN_POS])
-    if pos + PF_COHORT < evs[RUN_LEN] and run_k[pos + PF_COHORT, 1] >= 0:
-        c = person[run_k[pos + PF_COHORT, 1], COHORT]
-        for col in range(0, lay.shape[1], 4):  # four columns of two layers: a cache line
-            prefetch(lay, c, col)
-        prefetch(coh, c, 0)
-        prefetch(coh, c, coh.shape[1] - 1)
     if pos + PF_PERSON < evs[RUN_LEN] and run_k[pos + PF_PERSON, 1] >= 0:
         who = run_k[pos + PF_PERSON, 1]
         prefetch(person, who, 0)
@@ -1242,7 +1236,7 @@ def _simulate(person, person_t, cohort0, home_place, pools, pool_f, queue, queue
             next_t, next_k = _peek(ev)
             if next_t == now and next_k >> 56 == CRISIS:
                 return CRISIS_TIE
-        _prefetch_next(ev, person, person_t, home_place, lay, coh)
+        _prefetch_next(ev, person, person_t, home_place)
         # Stale events (a token moved on since they were scheduled) are dropped unseen.
         if kind == DEATH_EVENT:
             if tok != person[nonneg(i), DEATH_TOK]:
