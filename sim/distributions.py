@@ -3,6 +3,7 @@
 import math
 
 from sim.jit import jit, kernel
+from sim.logarithm import log as ln
 
 
 @jit
@@ -30,7 +31,7 @@ def normal_ppf(p):
                 + 42.313330701600911252) * r + 1.0)
         return q * num / den
     r = p if q < 0.0 else 1.0 - p
-    r = math.sqrt(-math.log(r))
+    r = math.sqrt(-ln(r))
     if r <= 5.0:
         r = r - 1.6
         num = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r
@@ -58,7 +59,7 @@ def normal_ppf(p):
 @jit
 def exponential(u, mean):
     """Exponential with the given mean, by inversion."""
-    return -mean * math.log(u)
+    return -mean * ln(u)
 
 
 @kernel(inline=True)
