@@ -3,7 +3,6 @@
 import math
 
 from sim.jit import jit, kernel
-from sim.logarithm import log as ln
 
 
 @jit
@@ -31,7 +30,7 @@ def normal_ppf(p):
                 + 42.313330701600911252) * r + 1.0)
         return q * num / den
     r = p if q < 0.0 else 1.0 - p
-    r = math.sqrt(-ln(r))
+    r = math.sqrt(-math.log(r))
     if r <= 5.0:
         r = r - 1.6
         num = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r
@@ -59,7 +58,7 @@ def normal_ppf(p):
 @jit
 def exponential(u, mean):
     """Exponential with the given mean, by inversion."""
-    return -mean * ln(u)
+    return -mean * math.log(u)
 
 
 @kernel(inline=True)

@@ -57,7 +57,6 @@ from sim.flow import (
 )
 from sim.hazard import floor_div, monthly_tables, next_crisis
 from sim.jit import kernel, nonneg, prefetch
-from sim.logarithm import log as ln
 from sim.population import CARE_HOME
 from sim.randomness import (
     ADMISSION,
@@ -539,7 +538,7 @@ def _next_crisis_time(lay, fl, hz, c, gen, age, sched, death, readmit_until, now
     draw (used only if the window starts within the run); the caller works these out once
     for a run of crises (`_schedule_crisis`).
     """
-    target = -ln(entity_uniform(time_key, _key(gen, sched, 0)))
+    target = -math.log(entity_uniform(time_key, _key(gen, sched, 0)))
     horizon = fl[H_HORIZON]
     # Multipliers next_crisis would never read are not worked out: the readmission one once
     # the window is over, the end-of-life one (and its draw) when the window starts after the
@@ -725,7 +724,7 @@ def _start_life(person, person_t, lay, fl, il, ev, i, now):
     rate = lay[c, nonneg(il[I_COLD]) + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
     u = keyed_uniform(il[I_KEYS + DEATH], i, _key(person[i, GEN], 0, 0))
-    person_t[i, DEATH_T] = now - mean_life * ln(u)
+    person_t[i, DEATH_T] = now - mean_life * math.log(u)
     person[i, DEATH_TOK] += 1
     _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
               person[i, DEATH_TOK], 0)
@@ -761,7 +760,7 @@ def _start_bed(person, person_t, pools, pool_f, pool_year, counts, log, rows, la
         u_branch = keyed_uniform(il[I_KEYS + LENGTH_OF_STAY], i, _key(gen, k, 1))
         short = fl[H_SHORT_RATIO] * mean
         long = (mean - fl[H_SHORT_SHARE] * short) / (1.0 - fl[H_SHORT_SHARE])
-        stay = -(short if u_branch < fl[H_SHORT_SHARE] else long) * ln(u_time)
+        stay = -(short if u_branch < fl[H_SHORT_SHARE] else long) * math.log(u_time)
     else:
         stay = lognormal_from_mean(u_time, mean, fl[H_SIGMA])
     mfit = now + stay
@@ -853,7 +852,7 @@ def _on_crisis(person, person_t, pools, pool_f, pool_year, queue, queue_t, count
             _set_row(log, rows, i, 5, 1)
             _set_row(log, rows, i, 6, service)
             u = keyed_uniform(il[I_KEYS + DOWNSTREAM_DURATION], i, key)
-            stay = -pool_f[service, MEAN_DAYS] * ln(u)
+            stay = -pool_f[service, MEAN_DAYS] * math.log(u)
             _schedule(ev, fl[H_HORIZON], now, now + stay, STAY_END, i,
                       person[i, STAY_TOK], service)
             return False
@@ -922,7 +921,7 @@ def _medically_fit(person, person_t, pools, pool_f, pool_year, counts, los_hist,
     si[N_DELAYED] += 1
     person[i, LOCATION] = DELAYED
     u = keyed_uniform(il[I_KEYS + ASSESSMENT], i, key)
-    delay = -_mix(lay, c, nonneg(il[I_COLD]) + L_ASSESS + pathway, ramp) * ln(u)
+    delay = -_mix(lay, c, nonneg(il[I_COLD]) + L_ASSESS + pathway, ramp) * math.log(u)
     _schedule(ev, fl[H_HORIZON], now, now + delay, ASSESSED, i, person[i, STAY_TOK],
               pathway)
     return False
@@ -940,7 +939,7 @@ def _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev, si,
     person[i, HOLD_TOK] += 1
     sub = 2 if pool == POOL_REABLEMENT else 3
     u = keyed_uniform(il[I_KEYS + DOWNSTREAM_DURATION], i, _key(person[i, GEN], k, sub))
-    stay = -pool_f[pool, MEAN_DAYS] * ln(u)
+    stay = -pool_f[pool, MEAN_DAYS] * math.log(u)
     if stay > pool_f[pool, MAX_DAYS]:
         stay = pool_f[pool, MAX_DAYS]
     horizon = fl[H_HORIZON]
@@ -968,7 +967,7 @@ def _move_to_care_home(person, person_t, pools, pool_f, pool_year, counts, lay, 
     rate = lay[c, nonneg(il[I_COLD]) + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
     u = keyed_uniform(il[I_KEYS + DEATH], i, _key(person[i, GEN], k, 1))
-    person_t[i, DEATH_T] = now - mean_life * ln(u)
+    person_t[i, DEATH_T] = now - mean_life * math.log(u)
     person[i, DEATH_TOK] += 1
     _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
               person[i, DEATH_TOK], 0)
@@ -1011,7 +1010,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
     person[i, LOCATION] = IN_SERVICE_LOC
     person[i, STAY_POOL] = target
     u = keyed_uniform(il[I_KEYS + DOWNSTREAM_DURATION], i, _key(person[i, GEN], k, 1))
-    stay = -pool_f[target, MEAN_DAYS] * ln(u)
+    stay = -pool_f[target, MEAN_DAYS] * math.log(u)
     _schedule(ev, fl[H_HORIZON], now, now + stay, STAY_END, i, person[i, STAY_TOK],
               target)
 
@@ -1197,7 +1196,7 @@ def _simulate(person, person_t, cohort0, home_place, pools, pool_f, queue, queue
         # Places filled at the start empty at random (exponential) times.
         for slot in range(initial[p]):
             pools[p, OCC] += 1
-            stay = -pool_f[p, MEAN_DAYS] * ln(keyed_uniform(il[I_KEYS + INITIAL_OCCUPANCY], p, slot))
+            stay = -pool_f[p, MEAN_DAYS] * math.log(keyed_uniform(il[I_KEYS + INITIAL_OCCUPANCY], p, slot))
             _schedule(ev, horizon, 0.0, stay, STAY_END, -1, 0, p)
     for i in range(person.shape[0]):
         _reset_person(person, person_t, cohort0, i)

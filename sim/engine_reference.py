@@ -52,7 +52,6 @@ from sim.flow import (
     type_running_sums,
 )
 from sim.hazard import monthly_tables, next_crisis
-from sim.logarithm import log as ln  # the engines' shared logarithm
 from sim.population import CARE_HOME
 from sim.randomness import (
     ADMISSION,
@@ -236,7 +235,7 @@ class ReferenceEngine:
             # Places filled at the start empty at random (exponential) times.
             for slot in range(int(f.pool_initial[p])):
                 self.occ[p] += 1
-                stay = -f.pool_mean_days[p] * ln(uniform(self.seed, INITIAL_OCCUPANCY, p, slot))
+                stay = -f.pool_mean_days[p] * math.log(uniform(self.seed, INITIAL_OCCUPANCY, p, slot))
                 self.schedule(stay, STAY_END, -1, 0, p)
         for i in range(len(self.cohort)):
             self.start_life(i)
@@ -256,7 +255,7 @@ class ReferenceEngine:
         """A new occupant of slot i: draw their death and their first crisis."""
         c = self.cohort[i]
         mean_life = 1.0 / self.f.mortality[c] if self.f.mortality[c] > 0 else math.inf
-        self.death_time[i] = self.env.now - mean_life * ln(self.u(DEATH, i, draw_key(self.gen[i], 0, 0)))
+        self.death_time[i] = self.env.now - mean_life * math.log(self.u(DEATH, i, draw_key(self.gen[i], 0, 0)))
         self.death_tok[i] += 1
         self.schedule(self.death_time[i], DEATH_EVENT, i, self.death_tok[i])
         self.schedule_crisis(i)
@@ -266,7 +265,7 @@ class ReferenceEngine:
         f, c, now = self.f, self.cohort[i], self.env.now
         self.crisis_tok[i] += 1
         self.schedule_count[i] += 1
-        target = -ln(self.u(CRISIS_TIME, i, draw_key(self.gen[i], self.schedule_count[i], 0)))
+        target = -math.log(self.u(CRISIS_TIME, i, draw_key(self.gen[i], self.schedule_count[i], 0)))
         found = self.u(END_OF_LIFE, i, draw_key(self.gen[i], 0, 0)) < self.mix(f.eol_found, c)
         eol_mult = self.mix(f.eol_found_multiplier, c) if found else f.eol_multiplier
         when = next_crisis(self.g, self.r, self.growth_m, f.ramp, self.horizon, int(f.cohort_age[c]),
@@ -333,7 +332,7 @@ class ReferenceEngine:
                 if self.log:
                     self.rows[self.row[i]][5] = OUT_DIVERTED
                     self.rows[self.row[i]][6] = service
-                stay = -f.pool_mean_days[service] * ln(self.u(DOWNSTREAM_DURATION, i, key))
+                stay = -f.pool_mean_days[service] * math.log(self.u(DOWNSTREAM_DURATION, i, key))
                 self.schedule(t + stay, STAY_END, i, self.stay_tok[i], service)
                 return
         self.count("ed_attendances")
@@ -388,7 +387,7 @@ class ReferenceEngine:
             u_branch = self.u(LENGTH_OF_STAY, i, draw_key(self.gen[i], k, 1))
             short = f.los_short_ratio * mean
             long = (mean - f.los_short_share * short) / (1.0 - f.los_short_share)
-            stay = -(short if u_branch < f.los_short_share else long) * ln(u_time)
+            stay = -(short if u_branch < f.los_short_share else long) * math.log(u_time)
         else:
             stay = lognormal_from_mean(u_time, mean, f.los_sigma)
         self.mfit[i] = t + stay
@@ -455,7 +454,7 @@ class ReferenceEngine:
         self.touch_delayed()
         self.n_delayed += 1
         self.location[i] = DELAYED
-        delay = -self.mix(f.assess_mean, c, pathway) * ln(self.u(ASSESSMENT, i, key))
+        delay = -self.mix(f.assess_mean, c, pathway) * math.log(self.u(ASSESSMENT, i, key))
         self.schedule(t + delay, ASSESSED, i, self.stay_tok[i], pathway)
 
     def on_assessed(self, i: int, tok: int, pathway: int) -> None:
@@ -523,7 +522,7 @@ class ReferenceEngine:
         self.take(target)
         self.location[i] = IN_SERVICE_LOC
         self.stay_pool[i] = target
-        stay = -f.pool_mean_days[target] * ln(self.u(DOWNSTREAM_DURATION, i, draw_key(self.gen[i], k, 1)))
+        stay = -f.pool_mean_days[target] * math.log(self.u(DOWNSTREAM_DURATION, i, draw_key(self.gen[i], k, 1)))
         self.schedule(t + stay, STAY_END, i, self.stay_tok[i], target)
 
     def start_hold(self, i: int, pool: int, k: int) -> None:
@@ -536,7 +535,7 @@ class ReferenceEngine:
         self.hold_k[i] = k
         self.hold_tok[i] += 1
         sub = 2 if pool == POOL_REABLEMENT else 3
-        stay = -f.pool_mean_days[pool] * ln(self.u(DOWNSTREAM_DURATION, i, draw_key(self.gen[i], k, sub)))
+        stay = -f.pool_mean_days[pool] * math.log(self.u(DOWNSTREAM_DURATION, i, draw_key(self.gen[i], k, sub)))
         stay = min(stay, f.pool_max_days[pool])
         self.schedule(t + stay, STAY_END, i, self.hold_tok[i], pool)
         if pool == POOL_REABLEMENT:
@@ -558,7 +557,7 @@ class ReferenceEngine:
         c = int(f.to_care_home[c])
         self.cohort[i] = c
         mean_life = 1.0 / f.mortality[c] if f.mortality[c] > 0 else math.inf
-        self.death_time[i] = t - mean_life * ln(self.u(DEATH, i, draw_key(self.gen[i], k, 1)))
+        self.death_time[i] = t - mean_life * math.log(self.u(DEATH, i, draw_key(self.gen[i], k, 1)))
         self.death_tok[i] += 1
         self.schedule(self.death_time[i], DEATH_EVENT, i, self.death_tok[i])
 

@@ -24,8 +24,8 @@ KERNEL_OPTIONS = {**JIT_OPTIONS, "_nrt": False}
 # or in a constant it reads from one (a counter's column, a pool's index), would leave a
 # stale cache in use. So the caches live in a folder named by a hash of all of these files,
 # and any change to one of them starts a fresh folder. NUMBA_CACHE_DIR, when set, wins.
-COMPILED_SOURCES = ("jit.py", "randomness.py", "logarithm.py", "distributions.py", "hazard.py",
-                    "flow.py", "result.py", "population.py", "engine_fast.py")
+COMPILED_SOURCES = ("jit.py", "randomness.py", "distributions.py", "hazard.py", "flow.py",
+                    "result.py", "population.py", "engine_fast.py")
 
 
 def _cache_dir() -> Path:
