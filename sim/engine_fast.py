@@ -139,10 +139,10 @@ L_MORTALITY, L_TERMINAL, L_TERMINAL_FOUND, L_HOSP_DEATH, L_STEP_DOWN_CH = range(
 L_PATHWAY, L_ASSESS, L_REABLE = 5, 9, 13
 N_COLD = 16
 T_RATE, T_DIVERT, T_ADMIT, T_LOS = range(4)
-# coh int64 [C, N_COH + K]: the cohort's age band, result column, residence, twin, and the
-# diversion pool of each crisis type.
-K_AGE, K_PLACE_AGE, K_RESIDENCE, K_TO_CARE_HOME, K_AGE65 = range(5)
-N_COH = 5
+# coh int64 [C, N_COH + K]: the cohort's age band (also its column of the admissions by place),
+# residence, twin, and the diversion pool of each crisis type.
+K_AGE, K_RESIDENCE, K_TO_CARE_HOME, K_AGE65 = range(4)
+N_COH = 4
 # home_place int32 [N, 2]: the result columns of each person slot's cluster and forum.
 H_CLUSTER, H_FORUM = 0, 1
 # Results by year: pool_year float64 [Y, 4, P].
@@ -792,7 +792,7 @@ def _admit(person, person_t, pools, pool_f, pool_year, queue, queue_t, counts, p
     i = nonneg(i)  # a person slot
     _leave_home(person, pools, pool_f, pool_year, si, i, now, y)
     counts[y, C_ADMISSIONS] += 1.0
-    places[y, coh[c, K_PLACE_AGE]] += 1
+    places[y, coh[c, K_AGE]] += 1
     places[y, home_place[i, H_CLUSTER]] += 1
     places[y, home_place[i, H_FORUM]] += 1
     if now - person_t[i, LAST_DISCHARGE] <= fl[H_READMIT_WINDOW]:
@@ -1389,7 +1389,6 @@ def _flow_arrays(flow: FlowParams, seed: int) -> dict[str, np.ndarray]:
                  tuple(f64(values) for _, values in blocks))
     coh = np.zeros((n_cohorts, N_COH + n_types), dtype=np.int64)
     coh[:, K_AGE] = flow.cohort_age
-    coh[:, K_PLACE_AGE] = flow.cohort_age
     coh[:, K_RESIDENCE] = flow.cohort_residence
     coh[:, K_TO_CARE_HOME] = flow.to_care_home
     coh[:, K_AGE65] = np.asarray(flow.age_65plus, dtype=np.int64)[flow.cohort_age]
@@ -1436,7 +1435,8 @@ def _put_columns(lay, block_at, blocks):
 
 
 def _aligned_empty(shape: tuple[int, int], dtype) -> np.ndarray:
-    """An array whose rows start on a 128-byte boundary, so a row of 64 or 128 bytes is fetched whole."""
+    """An array whose rows start on a 128-byte boundary, so that a row of 64 or 128 bytes is
+    fetched whole."""
     itemsize = np.dtype(dtype).itemsize
     count = shape[0] * shape[1]
     raw = np.empty(count + 128 // itemsize, dtype=dtype)
@@ -1590,7 +1590,8 @@ def run(flow: FlowParams, seed: int, log_episodes: bool = False,
     while True:
         s = _state_arrays(flow, heap_size, far_size, queue_size, log_rows)
         status = _simulate(
-            s["person"], s["person_t"], f["cohort0"], f["home_place"], s["pools"], s["pool_f"], s["queue"],
+            s["person"], s["person_t"], f["cohort0"], f["home_place"], s["pools"], s["pool_f"],
+            s["queue"],
             s["queue_t"], s["ev"], s["si"], s["sf"], f["lay"], f["coh"], f["fl"],
             f["il"], (f["g"], f["r"], f["growth_m"], f["ramp_table"]), f["capacity"], f["initial"],
             s["counts"], s["places"], s["pool_year"], s["los_hist"], s["daily"],

@@ -2,10 +2,11 @@
 
 People are grouped into *cohorts*: everyone who shares age band, risk tier, conditions,
 residence, deprivation quintile and care-model group bits has the same parameters (a
-person's cluster and forum are kept per person: they only sort the admissions). Arrays are indexed by cohort (C), crisis type (K), pool (P), age band (A) and
-year (Y). An arm's effects are stored beside the status quo's as a second layer: index 0 of
-the leading axis is today's services, index 1 the arm at full effect; at time t the engines
-use ``base + ramp(t) * (full - base)``.
+person's cluster and forum are kept per person: they only sort the admissions). Arrays are
+indexed by cohort (C), crisis type (K), pool (P), age band (A) and year (Y). An arm's effects
+are stored beside the status quo's as a second layer: index 0 of the leading axis is today's
+services, index 1 the arm at full effect; at time t the engines use
+``base + ramp(t) * (full - base)``.
 """
 
 from __future__ import annotations
@@ -229,8 +230,8 @@ def _pack(age, risk, conditions, residence, deprivation, group) -> np.ndarray:
 
     A person's practice cluster and area forum are not in it: they change no rate (a care
     model that acts on some clusters or forums marks their people in its groups), and the
-    engines count admissions by cluster and forum from each person's own. Fewer cohorts keep the engine's
-    table of cohort parameters small enough to stay in the processor's cache.
+    engines count admissions by cluster and forum from each person's own. Fewer cohorts keep
+    the engine's table of cohort parameters small enough to stay in the processor's cache.
     """
     key = np.zeros(age.shape[0], dtype=np.int64)
     for name, values in (("age", age), ("risk", risk), ("conditions", conditions),
