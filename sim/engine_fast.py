@@ -121,6 +121,15 @@ NO_EVENT, FROM_RUN, FROM_HEAP = 0, 1, 2
 # to 4 all within noise).
 PF_PERSON = 2
 
+# first: float64 [N, 1 + F_STEP * steps], the draws of every person's set-up that do not
+# depend on the arm (`_first_draws`): the logarithm of the death draw, then for each of the
+# first crises the Exp(1) draw of its time and its type, diversion and admission uniforms.
+# NO_FIRST, with no rows, stands for none. Three crises a person cover most set-ups (the
+# default place draws about 2.3 crisis times a person there); one to four timed alike.
+F_STEP = 4
+FIRST_STEPS = 3
+NO_FIRST = np.zeros((0, 1 + F_STEP))
+
 # Flow scalars: fl (float64) and il (int64).
 (H_HORIZON, H_EOL_MULT, H_EOL_WINDOW, H_READMIT_WINDOW, H_SHORT_RATIO, H_SHORT_SHARE, H_SIGMA,
  H_TRIM) = range(8)
@@ -529,16 +538,13 @@ def _set_row(log, rows, i, col, value):
 
 
 @kernel(inline=True)
-def _next_crisis_time(lay, fl, hz, c, gen, age, sched, death, readmit_until, now, ramp,
-                      time_key, u_eol):
-    """Draw the time of the next crisis of a person who is at home now (inf: none in the run).
+def _next_crisis_time(lay, fl, hz, c, age, death, readmit_until, now, ramp, target, u_eol):
+    """The time of the next crisis of a person who is at home now (inf: none in the run).
 
-    *sched* is the person's crisis-time draw number (SCHED_COUNT, already counted on),
-    *time_key* their `entity_key` of the crisis-time stream and *u_eol* their end-of-life
-    draw (used only if the window starts within the run); the caller works these out once
-    for a run of crises (`_schedule_crisis`).
+    *target* is the Exp(1) draw of the crisis time (`_crisis_target`) and *u_eol* the
+    person's end-of-life draw (used only if the window starts within the run); the caller
+    works the latter out once for a run of crises (`_schedule_crisis`).
     """
-    target = -math.log(entity_uniform(time_key, _key(gen, sched, 0)))
     horizon = fl[H_HORIZON]
     # Multipliers next_crisis would never read are not worked out: the readmission one once
     # the window is over, the end-of-life one (and its draw) when the window starts after the
@@ -553,6 +559,13 @@ def _next_crisis_time(lay, fl, hz, c, gen, age, sched, death, readmit_until, now
     return next_crisis(g, r, growth_m, ramp_table, horizon, age,
                        lay[c, L_BASE, 0], lay[c, L_EXTRA, 0], now, target,
                        readmit_until, readmit_mult, eol_start, eol_mult, death)
+
+
+@kernel(inline=True)
+def _crisis_target(time_key, gen, sched):
+    """The Exp(1) draw behind crisis-time draw number *sched* of a person whose
+    `entity_key` of the crisis-time stream is *time_key*."""
+    return -math.log(entity_uniform(time_key, _key(gen, sched, 0)))
 
 
 @kernel(inline=True)
@@ -586,13 +599,20 @@ def _crisis_draws(lay, coh, n_types, c, keys, key, ramp):
     and the diversion draw says yes; the crisis is then diverted if that service has a free
     place. These are pure functions of the draws and the ramp, not of the services' state.
     """
-    n_types = nonneg(n_types)
     type_key, divert_key, admit_key = keys
-    kind = _crisis_kind(lay, c, n_types, ramp, entity_uniform(type_key, key))
-    divertible = coh[c, N_COH + kind] >= 0 and (
-        entity_uniform(divert_key, key) < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp))
-    admitted = (entity_uniform(admit_key, key)
-                < _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp))
+    return _crisis_outcome(lay, coh, n_types, c, ramp, entity_uniform(type_key, key),
+                           entity_uniform(divert_key, key), entity_uniform(admit_key, key))
+
+
+@kernel(inline=True)
+def _crisis_outcome(lay, coh, n_types, c, ramp, u_type, u_divert, u_admit):
+    """`_crisis_draws` from the crisis's three uniforms: its type, diversion and admission
+    draws (the diversion one is read only for a type with a diversion service)."""
+    n_types = nonneg(n_types)
+    kind = _crisis_kind(lay, c, n_types, ramp, u_type)
+    divertible = (coh[c, N_COH + kind] >= 0
+                  and u_divert < _mix(lay, c, N_HOT + T_DIVERT * n_types + kind, ramp))
+    admitted = u_admit < _mix(lay, c, N_HOT + T_ADMIT * n_types + kind, ramp)
     return kind, divertible, admitted
 
 
@@ -638,7 +658,7 @@ def _log_crisis(person, log, rows, si, i, k, now, kind):
 
 @kernel(inline=True)
 def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                     ev, i, now, ramp):
+                     ev, i, now, ramp, first, row):
     """Find and schedule the next crisis of a person who is at home now.
 
     First the time of the person's next crisis. Then, if attendances are counted at once, the
@@ -652,6 +672,9 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
     something else is scheduled, with the draws already made for it in its event's aux, so
     that `_on_crisis` need not make them again. Crises within DEATH_MARGIN of death, or at or
     after the horizon, are left to the event list.
+
+    At the set-up, *first[row]* holds the person's first draws (`_first_draws`), shared by
+    the arms of a replication; elsewhere *row* is -1 and every draw is worked out here.
     """
     i = nonneg(i)  # a person slot
     horizon = fl[H_HORIZON]
@@ -674,14 +697,20 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
     u_eol = (keyed_uniform(il[I_KEYS + END_OF_LIFE], i, _key(gen, 0, 0))
              if death - fl[H_EOL_WINDOW] < horizon else 1.0)
     keys = _draw_keys(il, i)
+    n_first = (first.shape[1] - 1) // F_STEP if row >= 0 else 0
+    row = nonneg(max(row, 0))
     chain = (il[I_CHAIN] == 1 and person[i, LOCATION] == HOME
              and person[i, HELD] != POOL_REABLEMENT and person[i, QUEUED] < 0)
     t = now
     drawn = np.int64(0)
     while True:
         sched += 1
-        when = _next_crisis_time(lay, fl, hz, c, gen, age, sched, death, readmit_until, t, ramp,
-                                 time_key, u_eol)
+        if sched <= n_first:  # the set-up, where crisis number and draw number are the same
+            target = first[row, F_STEP * sched - 3]
+        else:
+            target = _crisis_target(time_key, gen, sched)
+        when = _next_crisis_time(lay, fl, hz, c, age, death, readmit_until, t, ramp, target,
+                                 u_eol)
         now = t
         if not (chain and when < horizon):
             break
@@ -691,8 +720,14 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
         month = floor_div(t, DAYS_PER_MONTH)
         ramp = ramp_table[nonneg(month if month < last_month else last_month)]
         k = count + 1
-        kind, divertible, admitted = _crisis_draws(lay, coh, n_types, c, keys, _key(gen, k, 0),
-                                                   ramp)
+        if k <= n_first:
+            j = F_STEP * k
+            kind, divertible, admitted = _crisis_outcome(lay, coh, n_types, c, ramp,
+                                                         first[row, j - 2], first[row, j - 1],
+                                                         first[row, j])
+        else:
+            kind, divertible, admitted = _crisis_draws(lay, coh, n_types, c, keys,
+                                                       _key(gen, k, 0), ramp)
         if divertible or admitted:
             # The crisis event gets these draws: nothing before it can change them (the
             # person, their cohort and crisis count stay as they are, or the event is stale,
@@ -717,14 +752,20 @@ def _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, 
 
 
 @kernel(inline=True)
-def _start_life(person, person_t, lay, fl, il, ev, i, now):
-    """A new occupant of slot i: draw their death (the caller then schedules their first crisis)."""
+def _death_log_u(il, i, gen):
+    """The logarithm of the death draw of generation *gen* of person slot i."""
+    return math.log(keyed_uniform(il[I_KEYS + DEATH], i, _key(gen, 0, 0)))
+
+
+@kernel(inline=True)
+def _start_life(person, person_t, lay, fl, il, ev, i, now, log_u):
+    """A new occupant of slot i: their death, from *log_u*, the logarithm of their death
+    draw (`_death_log_u`); the caller then schedules their first crisis."""
     i = nonneg(i)  # a person slot
     c = nonneg(person[i, COHORT])
     rate = lay[c, nonneg(il[I_COLD]) + L_MORTALITY, 0]
     mean_life = 1.0 / rate if rate > 0 else math.inf
-    u = keyed_uniform(il[I_KEYS + DEATH], i, _key(person[i, GEN], 0, 0))
-    person_t[i, DEATH_T] = now - mean_life * math.log(u)
+    person_t[i, DEATH_T] = now - mean_life * log_u
     person[i, DEATH_TOK] += 1
     _schedule(ev, fl[H_HORIZON], now, person_t[i, DEATH_T], DEATH_EVENT, i,
               person[i, DEATH_TOK], 0)
@@ -995,7 +1036,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
                            ev, si, i, k, now, y)
         person[i, LOCATION] = HOME
         _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                         ev, i, now, ramp)
+                         ev, i, now, ramp, NO_FIRST, np.int64(-1))
         return
     if pools[target, KIND_OF_POOL] == AT_HOME:
         _start_hold(person, pools, pool_f, pool_year, counts, fl, il, ev, si,
@@ -1003,7 +1044,7 @@ def _move_on(person, person_t, pools, pool_f, pool_year, counts, los_hist, log, 
         if where != HOME:
             person[i, LOCATION] = HOME
             _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                             ev, i, now, ramp)
+                             ev, i, now, ramp, NO_FIRST, np.int64(-1))
         return
     # A step-down bed.
     _take(pools, pool_f, pool_year, target, now, y)
@@ -1103,7 +1144,7 @@ def _on_death(person, person_t, pools, pool_f, pool_year, counts, los_hist, log,
     person[i, SCHED_COUNT] = 0
     person_t[i, LAST_DISCHARGE] = -math.inf
     person[i, LOCATION] = HOME
-    _start_life(person, person_t, lay, fl, il, ev, i, now)
+    _start_life(person, person_t, lay, fl, il, ev, i, now, _death_log_u(il, i, person[i, GEN]))
 
 
 @kernel
@@ -1179,7 +1220,7 @@ def _anyone_to_move(pools, il, changed):
 
 
 @kernel
-def _simulate(person, person_t, cohort0, home_place, pools, pool_f, queue, queue_t, ev, si, sf,
+def _simulate(person, person_t, cohort0, first, home_place, pools, pool_f, queue, queue_t, ev, si, sf,
               lay, coh, fl, il, hz, capacity, initial,
               counts, places, pool_year, los_hist, daily, log, rows):
     """Run the whole event loop; returns a status code (OK, or which array was too small)."""
@@ -1198,11 +1239,17 @@ def _simulate(person, person_t, cohort0, home_place, pools, pool_f, queue, queue
             pools[p, OCC] += 1
             stay = -pool_f[p, MEAN_DAYS] * math.log(keyed_uniform(il[I_KEYS + INITIAL_OCCUPANCY], p, slot))
             _schedule(ev, horizon, 0.0, stay, STAY_END, -1, 0, p)
+    shared = first.shape[0] == person.shape[0]
     for i in range(person.shape[0]):
         _reset_person(person, person_t, cohort0, i)
-        _start_life(person, person_t, lay, fl, il, ev, i, 0.0)
-        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                         ev, i, 0.0, ramp)
+        if shared:
+            _start_life(person, person_t, lay, fl, il, ev, i, 0.0, first[i, 0])
+            _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                             ev, i, 0.0, ramp, first, np.int64(i))
+        else:
+            _start_life(person, person_t, lay, fl, il, ev, i, 0.0, _death_log_u(il, i, 0))
+            _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                             ev, i, 0.0, ramp, NO_FIRST, np.int64(-1))
     if evs[EV_STATUS] != OK:
         return evs[EV_STATUS]
     if si[STATUS] != OK:
@@ -1328,7 +1375,7 @@ def _simulate(person, person_t, cohort0, home_place, pools, pool_f, queue, queue
                 counts[y91, C_H91_HOME] += 1
         if home:
             _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                             ev, i, now, ramp)
+                             ev, i, now, ramp, NO_FIRST, np.int64(-1))
         if settle and si[CHANGED] != 0:
             changed = si[CHANGED]
             si[CHANGED] = 0
@@ -1417,6 +1464,45 @@ def _home_place(flow: FlowParams) -> np.ndarray:
     home[:, H_FORUM] = flow.person_forum
     home[:, H_FORUM] += n_age + n_clusters
     return home
+
+
+@kernel
+def _first_draws(il, first):
+    """Fill *first* (see its layout above) for the set-up's people, generation 0."""
+    steps = (first.shape[1] - 1) // F_STEP
+    for i in range(first.shape[0]):
+        first[i, 0] = _death_log_u(il, i, 0)
+        time_key = entity_key(il[I_KEYS + CRISIS_TIME], i)
+        type_key, divert_key, admit_key = _draw_keys(il, i)
+        for k in range(1, steps + 1):
+            key = _key(0, k, 0)
+            j = F_STEP * k
+            first[i, j - 3] = _crisis_target(time_key, 0, k)
+            first[i, j - 2] = entity_uniform(type_key, key)
+            first[i, j - 1] = entity_uniform(divert_key, key)
+            first[i, j] = entity_uniform(admit_key, key)
+
+
+_shared = threading.local()
+
+
+def _shared_first_draws(flow: FlowParams, seed: int, il: np.ndarray) -> np.ndarray:
+    """The set-up draws of a run (`_first_draws`), kept for the next run in this thread on
+    the same seed and as many people: the arms of a replication, which all draw them alike.
+
+    Places above REUSE_MAX_PEOPLE (England) work them out as they go instead (NO_FIRST).
+    """
+    n = flow.person_cohort.shape[0]
+    if n > REUSE_MAX_PEOPLE:
+        return NO_FIRST
+    key = (int(seed), n)
+    last = getattr(_shared, "first", None)
+    if last is not None and last[0] == key:
+        return last[1]
+    table = np.empty((n, 1 + F_STEP * FIRST_STEPS))
+    _first_draws(il, table)
+    _shared.first = (key, table)
+    return table
 
 
 @kernel
@@ -1586,11 +1672,12 @@ def run(flow: FlowParams, seed: int, log_episodes: bool = False,
     """
     f = _flow_arrays(flow, int(seed))
     f["il"][I_CHAIN] = int(attendances_at_once)
+    first = _shared_first_draws(flow, int(seed), f["il"])
     heap_size, far_size, queue_size, log_rows = _initial_sizes(flow, log_episodes)
     while True:
         s = _state_arrays(flow, heap_size, far_size, queue_size, log_rows)
         status = _simulate(
-            s["person"], s["person_t"], f["cohort0"], f["home_place"], s["pools"], s["pool_f"],
+            s["person"], s["person_t"], f["cohort0"], first, f["home_place"], s["pools"], s["pool_f"],
             s["queue"],
             s["queue_t"], s["ev"], s["si"], s["sf"], f["lay"], f["coh"], f["fl"],
             f["il"], (f["g"], f["r"], f["growth_m"], f["ramp_table"]), f["capacity"], f["initial"],

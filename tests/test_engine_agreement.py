@@ -227,6 +227,24 @@ def test_arrays_kept_between_runs_change_nothing(small_place, small_flow):
 # --- varied places ---------------------------------------------------------------------------
 
 
+def test_set_up_draws_shared_or_worked_out_alike(small_place, small_flow, short_bnes, monkeypatch):
+    """The set-up's draws that do not depend on the arm are made once for a seed and kept
+    for the next arms (`engine_fast._first_draws`); above REUSE_MAX_PEOPLE (England) they
+    are worked out as the set-up goes. Both ways, and a table kept from another arm of the
+    same seed, give the reference engine's run."""
+    other_arm = lower_place(small_place, generate(small_place, 1),
+                            groups=np.arange(small_flow.person_cohort.shape[0]) % 3)
+    engine_fast.run(other_arm, 11)  # leaves its table for seed 11 and this many people
+    shared = engine_fast.run(small_flow, 11, log_episodes=True)
+    assert_same_run(shared, engine_reference.run(small_flow, 11, log_episodes=True))
+    bnes_flow = lower_place(short_bnes, generate(short_bnes, 3))
+    bnes_shared = engine_fast.run(bnes_flow, 11)
+    monkeypatch.setattr(engine_fast, "REUSE_MAX_PEOPLE", 0)
+    assert engine_fast._shared_first_draws(small_flow, 11, np.zeros(1, dtype=np.int64)).shape[0] == 0
+    assert_same_run(engine_fast.run(small_flow, 11, log_episodes=True), shared)
+    assert_same_run(engine_fast.run(bnes_flow, 11), bnes_shared)
+
+
 @st.composite
 def small_variations(draw):
     """Valid changes to configs/small.yaml that keep a run small: sizes, capacities (one
