@@ -1505,6 +1505,12 @@ def _shared_first_draws(flow: FlowParams, seed: int, il: np.ndarray) -> np.ndarr
     return table
 
 
+def forget_first_draws() -> None:
+    """Drop this thread's kept set-up draws, so that the next run makes its own (for timing
+    one run on its own, as the engine benchmark does)."""
+    _shared.first = None
+
+
 @kernel
 def _put_columns(lay, block_at, blocks):
     """lay's columns block_at[j] onwards from blocks[j] [2, C, K] (today's values and the
