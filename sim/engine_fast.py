@@ -1242,14 +1242,10 @@ def _simulate(person, person_t, cohort0, first, home_place, pools, pool_f, queue
     shared = first.shape[0] == person.shape[0]
     for i in range(person.shape[0]):
         _reset_person(person, person_t, cohort0, i)
-        if shared:
-            _start_life(person, person_t, lay, fl, il, ev, i, 0.0, first[i, 0])
-            _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                             ev, i, 0.0, ramp, first, np.int64(i))
-        else:
-            _start_life(person, person_t, lay, fl, il, ev, i, 0.0, _death_log_u(il, i, 0))
-            _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
-                             ev, i, 0.0, ramp, NO_FIRST, np.int64(-1))
+        log_u = first[i, 0] if shared else _death_log_u(il, i, 0)
+        _start_life(person, person_t, lay, fl, il, ev, i, 0.0, log_u)
+        _schedule_crisis(person, person_t, lay, coh, fl, il, hz, counts, log, rows, si,
+                         ev, i, 0.0, ramp, first, np.int64(i if shared else -1))
     if evs[EV_STATUS] != OK:
         return evs[EV_STATUS]
     if si[STATUS] != OK:
