@@ -202,8 +202,8 @@ def main() -> None:
     engine_fast.run(flow, args.seed)
     warm_up = time.perf_counter() - w0
     def one_fast_run():
-        # A run on its own, as one arm: it makes its set-up draws rather than finding those
-        # kept by the run before on the same seed (the next arms of a replication share them).
+        # One arm on its own: it works out its set-up draws as it goes rather than reading
+        # those kept from the run before on the same seed (as the arms of a replication do).
         engine_fast.forget_first_draws()
         return engine_fast.run(flow, args.seed)
 

@@ -1483,27 +1483,39 @@ _shared = threading.local()
 
 
 def _shared_first_draws(flow: FlowParams, seed: int, il: np.ndarray) -> np.ndarray:
-    """The set-up draws of a run (`_first_draws`), kept for the next run in this thread on
-    the same seed and as many people: the arms of a replication, which all draw them alike.
+    """The set-up draws of a run (`_first_draws`), or NO_FIRST: the set-up then works them
+    out as it goes, which gives the same numbers.
 
-    Places above REUSE_MAX_PEOPLE (England) work them out as they go instead (NO_FIRST).
+    The arms of a replication run one after another in a thread on the same seed and
+    people, and draw these alike; a table made for one is kept for the next. One arm on its
+    own (`caresim run`, each replication a new seed) would make a table for nothing, so a
+    table is made only for the second run on a seed, or for the first if the last table was
+    read by more than one run. Places above REUSE_MAX_PEOPLE (England) never keep one.
     """
     n = flow.person_cohort.shape[0]
     if n > REUSE_MAX_PEOPLE:
         return NO_FIRST
     key = (int(seed), n)
-    last = getattr(_shared, "first", None)
+    last = getattr(_shared, "first", None)  # (key, table or None, runs that read the table)
     if last is not None and last[0] == key:
-        return last[1]
+        table = last[1]
+        if table is None:
+            table = np.empty((n, 1 + F_STEP * FIRST_STEPS))
+            _first_draws(il, table)
+        _shared.first = (key, table, last[2] + 1)
+        return table
+    if last is None or last[2] < 2:  # no run yet, or the last seed had one run
+        _shared.first = (key, None, 1)
+        return NO_FIRST
     table = np.empty((n, 1 + F_STEP * FIRST_STEPS))
     _first_draws(il, table)
-    _shared.first = (key, table)
+    _shared.first = (key, table, 1)
     return table
 
 
 def forget_first_draws() -> None:
-    """Drop this thread's kept set-up draws, so that the next run makes its own (for timing
-    one run on its own, as the engine benchmark does)."""
+    """Drop this thread's kept set-up draws and what it learnt from its runs, so that the
+    next run works them out on its own (as the engine benchmark times one arm)."""
     _shared.first = None
 
 
