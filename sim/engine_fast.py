@@ -1489,14 +1489,15 @@ def _shared_first_draws(flow: FlowParams, seed: int, il: np.ndarray) -> np.ndarr
     The arms of a replication run one after another in a thread on the same seed and
     people, and draw these alike; a table made for one is kept for the next. One arm on its
     own (`caresim run`, each replication a new seed) would make a table for nothing, so a
-    table is made only for the second run on a seed, or for the first if the last table was
-    read by more than one run. Places above REUSE_MAX_PEOPLE (England) never keep one.
+    table is made only for the second run on a seed, or for the first run on a new seed if
+    the last seed had more than one run. Places above REUSE_MAX_PEOPLE (England) never keep
+    one.
     """
     n = flow.person_cohort.shape[0]
     if n > REUSE_MAX_PEOPLE:
         return NO_FIRST
     key = (int(seed), n)
-    last = getattr(_shared, "first", None)  # (key, table or None, runs that read the table)
+    last = getattr(_shared, "first", None)  # (key, table or None, runs on that key so far)
     if last is not None and last[0] == key:
         table = last[1]
         if table is None:
