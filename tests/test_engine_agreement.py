@@ -242,18 +242,18 @@ def test_set_up_draws_shared_or_worked_out_alike(small_place, small_flow, short_
     bnes_shared = engine_fast.run(bnes_flow, 11)  # the second run on a seed makes a table
     # A table is made for the second run on a seed, or at once if the last seed had several
     # runs (the arms of a replication); runs each on their own seed make none.
-    il = engine_fast._flow_arrays(small_flow, 11)["il"]
+    def rows_of_tables(seeds):
+        return [engine_fast._shared_first_draws(small_flow, seed,
+                                                engine_fast._flow_arrays(small_flow, seed)["il"]).shape[0]
+                for seed in seeds]
+
     n = small_flow.person_cohort.shape[0]
     engine_fast.forget_first_draws()
-    rows = [engine_fast._shared_first_draws(small_flow, seed, il).shape[0]
-            for seed in (1, 1, 1, 2, 2, 3)]
-    assert rows == [0, n, n, n, n, n]
+    assert rows_of_tables((1, 1, 1, 2, 2, 3)) == [0, n, n, n, n, n]
     engine_fast.forget_first_draws()
-    assert [engine_fast._shared_first_draws(small_flow, seed, il).shape[0]
-            for seed in (4, 5, 6)] == [0, 0, 0]
-    engine_fast.forget_first_draws()  # the tables above were made with seed 11's keys
+    assert rows_of_tables((4, 5, 6)) == [0, 0, 0]
     monkeypatch.setattr(engine_fast, "REUSE_MAX_PEOPLE", 0)
-    assert engine_fast._shared_first_draws(small_flow, 11, np.zeros(1, dtype=np.int64)).shape[0] == 0
+    assert rows_of_tables((11, 11)) == [0, 0]
     assert_same_run(engine_fast.run(small_flow, 11, log_episodes=True), shared)
     assert_same_run(engine_fast.run(bnes_flow, 11), bnes_shared)
 
