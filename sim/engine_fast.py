@@ -1498,13 +1498,15 @@ def _shared_first_draws(flow: FlowParams, seed: int, il: np.ndarray) -> np.ndarr
     if n > REUSE_MAX_PEOPLE:
         return NO_FIRST
     key = (int(seed), n)
-    last = getattr(_shared, "first", None)  # (key, table or None, runs on that key so far)
-    again = last is not None and last[0] == key
-    table = last[1] if again else None
-    if table is None and (again or (last is not None and last[2] > 1)):
+    # The last run's key, its table (or None) and how many runs there were on that key.
+    last_key, table, runs = getattr(_shared, "first", None) or (None, None, 0)
+    make = True  # a second run on this key
+    if last_key != key:
+        make, table, runs = runs > 1, None, 0
+    if table is None and make:
         table = np.empty((n, 1 + F_STEP * FIRST_STEPS))
         _first_draws(il, table)
-    _shared.first = (key, table, last[2] + 1 if again else 1)
+    _shared.first = (key, table, runs + 1)
     return NO_FIRST if table is None else table
 
 
