@@ -136,9 +136,15 @@ def enrol_highest_risk(population: Population, eligible: np.ndarray, places: int
     candidates = np.flatnonzero(eligible)
     if places <= 0 or candidates.size == 0:
         return chosen
-    order = np.lexsort((candidates, -population.age_band[candidates].astype(np.int64),
-                        -population.risk[candidates].astype(np.int64)))
-    chosen[candidates[order[:places]]] = True
+    if places >= candidates.size:
+        chosen[candidates] = True
+        return chosen
+    # One number per candidate that orders them by that rule (no two are equal): the places
+    # lowest are then found without sorting everyone.
+    risk = population.risk[candidates].astype(np.int64)
+    age = population.age_band[candidates].astype(np.int64)
+    order = ((risk.max() - risk) * (age.max() + 1) + (age.max() - age)) * population.size + candidates
+    chosen[candidates[np.argpartition(order, places - 1)[:places]]] = True
     return chosen
 
 
@@ -147,8 +153,15 @@ def at_home(population: Population) -> np.ndarray:
     return population.residence == HOME
 
 
+def in_risk_tiers(population: Population, tiers: tuple[int, ...]) -> np.ndarray:
+    """People whose risk tier is one of *tiers* (a table lookup: `np.isin` sorts)."""
+    wanted = np.zeros(max(max(tiers, default=0), int(population.risk.max(initial=0))) + 1, dtype=bool)
+    wanted[list(tiers)] = True
+    return wanted[population.risk]
+
+
 __all__ = [
     "CommonParams", "apply_common", "contract_years", "ramp_by_year", "add_fixed_cost",
     "toward_neutral", "crisis_type", "in_group", "scale_divert", "add_diversion_places",
-    "enrol_highest_risk", "at_home", "Gbp", "People", "Payer",
+    "enrol_highest_risk", "at_home", "in_risk_tiers", "Gbp", "People", "Payer",
 ]

@@ -25,6 +25,7 @@ from models.common import (
     contract_years,
     enrol_highest_risk,
     in_group,
+    in_risk_tiers,
 )
 from models.registry import register
 from sim.config import Scenario, Triangular, Uncertain, Uniform
@@ -84,7 +85,7 @@ class FunctionBased(CareModel):
 
     def groups(self, scenario: Scenario, population: Population, p: Drawn) -> np.ndarray:
         """Bit 0 set for people on the prevention caseload."""
-        eligible = np.isin(population.risk, PREVENTION_RISKS) & at_home(population)
+        eligible = in_risk_tiers(population, PREVENTION_RISKS) & at_home(population)
         enrolled = enrol_highest_risk(population, eligible, int(p.prevention_caseload))
         return enrolled.astype(np.int64) << np.int64(PREVENTION)
 

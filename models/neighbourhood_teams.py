@@ -75,7 +75,7 @@ class NeighbourhoodTeams(CareModel):
 
     def apply(self, flow: FlowParams, population: Population, scenario: Scenario, p: Drawn) -> None:
         apply_common(flow, scenario, p)
-        n_teams = int(np.unique(population.forum).size)
+        n_teams = int(np.count_nonzero(np.bincount(population.forum)))
         home = flow.cohort_residence == HOME
 
         rate = flow.crisis_rate[FULL]

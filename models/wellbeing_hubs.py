@@ -28,6 +28,7 @@ from models.common import (
     crisis_type,
     enrol_highest_risk,
     in_group,
+    in_risk_tiers,
     ramp_by_year,
     scale_divert,
     toward_neutral,
@@ -136,9 +137,9 @@ class WellbeingHubs(CareModel):
     def groups(self, scenario: Scenario, population: Population, p: Drawn) -> np.ndarray:
         """Bit 0 set for people case-managed by their hub."""
         hubs = hub_of(population, hub_count(population.size, p.hub_size))
-        eligible = np.isin(population.risk, CASE_MANAGED_RISKS) & at_home(population)
+        eligible = in_risk_tiers(population, CASE_MANAGED_RISKS) & at_home(population)
         managed = np.zeros(population.size, dtype=bool)
-        for h in np.unique(hubs):
+        for h in np.flatnonzero(np.bincount(hubs)):  # the hubs with people, in order
             managed |= enrol_highest_risk(population, eligible & (hubs == h), int(p.caseload_per_hub))
         return managed.astype(np.int64) << np.int64(CASE_MANAGED)
 

@@ -161,23 +161,23 @@ def cohorts_of(population: Population, groups: np.ndarray) -> tuple[np.ndarray, 
     place_id, place_keys = _place_cohorts(population)
     group = np.asarray(groups, dtype=np.int64)
     width = int(group.max()) + 1 if group.size else 1
-    combined = place_id * width + group
     span = place_keys.shape[0] * width
     if width == 1:  # no groups: the place's cohorts, every one of them present
         present = np.arange(span)
         found = place_id
-    elif span <= 4 * combined.shape[0] + 1024:  # dense enough for a table
+    elif span <= 4 * group.shape[0] + 1024:  # dense enough for a table
+        combined = place_id * width + group
         present = np.flatnonzero(np.bincount(combined, minlength=span))
         lookup = np.empty(span, dtype=np.int64)
         lookup[present] = np.arange(present.shape[0])
         found = lookup[combined]
     else:
-        present, found = np.unique(combined, return_inverse=True)
+        present, found = np.unique(place_id * width + group, return_inverse=True)
     key = place_keys[present // width] | ((present % width) << np.int64(_SHIFT["group"]))
     at_home_twins = key & ~np.int64(1 << _SHIFT["residence"])
     care_home_twins = key | np.int64(1 << _SHIFT["residence"])
     keys = np.unique(np.concatenate([at_home_twins, care_home_twins]))  # each key is a twin
-    return np.searchsorted(keys, key)[found].astype(np.int32), keys
+    return np.searchsorted(keys, key).astype(np.int32)[found], keys
 
 
 _PLACE_COHORTS: list = []  # [(population, (ids, keys))]: the latest population's

@@ -103,12 +103,15 @@ def cost_lines(result: RunResult, flow: FlowParams, scenario: Scenario, years: s
 
 
 def _period(result: RunResult, flow: FlowParams, scenario: Scenario, people: int,
-            age_counts: np.ndarray, years: slice) -> list[tuple[str, str, float]]:
+            age_counts: np.ndarray, acute: tuple[np.ndarray, np.ndarray],
+            years: slice) -> list[tuple[str, str, float]]:
     """Every measure over the years in *years* (one year, or the whole contract), for a
-    population of *people*, *age_counts* in each age band."""
+    population of *people*, *age_counts* in each age band; *acute* is each day's year and
+    acute occupancy over capacity (`_acute_days`)."""
     from sim.result import C
 
-    n_years = len(range(*years.indices(result.counters.shape[0])))
+    first, stop, _ = years.indices(result.counters.shape[0])
+    n_years = len(range(first, stop))
     counters = result.counters[years].sum(axis=0)
     older = float(age_counts[flow.age_65plus].sum())
     adults = float(age_counts[1:].sum()) if len(age_counts) > 1 else float(people)
@@ -136,10 +139,8 @@ def _period(result: RunResult, flow: FlowParams, scenario: Scenario, people: int
     add("median_los_days", _median_from_hist(result.los_hist[years].sum(axis=0)))
     acute_capacity = flow.capacity[POOL_ACUTE, years].astype(float)
     add("occupancy", _ratio(pool_days[POOL_ACUTE], (acute_capacity * DAYS_PER_YEAR).sum()))
-    day_index = np.arange(result.daily_occupancy.shape[0])
-    in_period = np.isin(day_index // int(DAYS_PER_YEAR), np.arange(result.counters.shape[0])[years])
-    day_capacity = flow.capacity[POOL_ACUTE, np.minimum(day_index // int(DAYS_PER_YEAR), flow.n_years - 1)]
-    share = result.daily_occupancy[:, POOL_ACUTE] / np.maximum(day_capacity, 1)
+    day_year, share = acute
+    in_period = (day_year >= first) & (day_year < stop)
     add("days_above_85pct", np.sum(in_period & (share > 0.85)))
     add("days_above_92pct", np.sum(in_period & (share > 0.92)))
     add("trolley_wait_hours_mean", _ratio(counters[C["trolley_wait_days"]] * 24, counters[C["trolley_waits"]]))
@@ -170,6 +171,13 @@ def _period(result: RunResult, flow: FlowParams, scenario: Scenario, people: int
     return rows
 
 
+def _acute_days(result: RunResult, flow: FlowParams) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's year, and its acute occupancy over that year's capacity (at least 1)."""
+    day_year = np.arange(result.daily_occupancy.shape[0]) // int(DAYS_PER_YEAR)
+    day_capacity = flow.capacity[POOL_ACUTE, np.minimum(day_year, flow.n_years - 1)]
+    return day_year, result.daily_occupancy[:, POOL_ACUTE] / np.maximum(day_capacity, 1)
+
+
 def measure_records(result: RunResult, flow: FlowParams, scenario: Scenario,
                     population: Population) -> list[tuple[int, str, str, float]]:
     """Tidy measures of one run as (year, measure, detail, value) tuples, contract years only."""
@@ -178,13 +186,14 @@ def measure_records(result: RunResult, flow: FlowParams, scenario: Scenario,
     present_value = 0.0
     rate = scenario.run.discount_rate
     people = population.size
-    age_counts = np.bincount(population.age_band, minlength=len(flow.age_band_names))
+    age_counts = population.age_counts
+    acute = _acute_days(result, flow)
     for y in range(warm, flow.n_years):
-        rows = _period(result, flow, scenario, people, age_counts, slice(y, y + 1))
+        rows = _period(result, flow, scenario, people, age_counts, acute, slice(y, y + 1))
         records += [(y - warm + 1, m, d, v) for m, d, v in rows]
         total = next(v for m, d, v in rows if m == "cost_total_gbp" and d == "")
         present_value += total / (1.0 + rate) ** (y - warm)
-    whole = _period(result, flow, scenario, people, age_counts, slice(warm, flow.n_years))
+    whole = _period(result, flow, scenario, people, age_counts, acute, slice(warm, flow.n_years))
     whole.append(("present_value_gbp", "", float(present_value)))
     records += [(WHOLE_CONTRACT, m, d, v) for m, d, v in whole]
     return records

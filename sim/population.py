@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,11 @@ class Population:
     @property
     def size(self) -> int:
         return int(self.age_band.shape[0])
+
+    @functools.cached_property
+    def age_counts(self) -> np.ndarray:
+        """Number of people in each age band (counted once; every arm's measures read it)."""
+        return np.bincount(self.age_band, minlength=len(self.age_band_names))
 
     def has(self, condition: str) -> np.ndarray:
         """Boolean mask of people with *condition*."""
@@ -121,7 +127,10 @@ def generate(scenario: Scenario, seed: int) -> Population:
         odds = np.array(cond.risk_tier_odds)
         # Keep each age band's prevalence while shifting it towards higher risk tiers.
         mean_odds = risk_table @ odds
-        chance = np.minimum(1.0, np.array(cond.prevalence)[age] * odds[risk] / mean_odds[age])
+        # The chance for each age band and risk tier, then each person's: the same numbers as
+        # working it out person by person, in a tenth of the time.
+        table = np.minimum(1.0, np.array(cond.prevalence)[:, None] * odds[None, :] / mean_odds[:, None])
+        chance = table[age, risk]
         has = uniforms(seed64, POPULATION, ids, _CONDITION + c) < chance
         conditions |= (has.astype(np.uint8) << c)
 

@@ -29,7 +29,7 @@ from sim.randomness import replication_seed
 # imports any one model directly.
 registry.kinds()
 
-from models.common import in_group  # noqa: E402
+from models.common import enrol_highest_risk, in_group, in_risk_tiers  # noqa: E402
 from models.condition_based import caseloads  # noqa: E402
 from models.function_based import PREVENTION  # noqa: E402
 from models.wellbeing_hubs import CASE_MANAGED, hub_count, hub_of  # noqa: E402
@@ -202,6 +202,28 @@ def test_condition_teams_enrol_the_highest_risk_up_to_the_caseload(small, popula
         assert (has & ~enrolled).sum() == waiting > 0
         assert not (enrolled & ~has).any()
         assert population.risk[enrolled].min() >= population.risk[has & ~enrolled].max()
+
+
+@pytest.mark.parametrize("places", [0, 1, 7, 250, 2_000, 10**6])
+def test_enrolment_takes_highest_risk_then_oldest_then_lowest_person_number(population, places):
+    # The rule written out as a sort of every candidate by (risk, age band, person) against
+    # enrol_highest_risk, which picks the same people without sorting; many people tie on
+    # risk and age band, so the person number decides at the cut.
+    for eligible in (population.has(population.condition_names[0]), population.risk >= 1,
+                     np.zeros(population.size, dtype=bool)):
+        candidates = np.flatnonzero(eligible)
+        order = np.lexsort((candidates, -population.age_band[candidates].astype(int),
+                            -population.risk[candidates].astype(int)))
+        expected = np.zeros(population.size, dtype=bool)
+        expected[candidates[order[:places]]] = True
+        got = enrol_highest_risk(population, eligible, places)
+        assert np.array_equal(got, expected)
+        assert got.sum() == min(places, candidates.size)
+
+
+def test_risk_tiers_are_picked_by_table_as_by_isin(population):
+    for tiers in [(), (0,), (1, 2), (2, 3), (0, 1, 2, 3)]:
+        assert np.array_equal(in_risk_tiers(population, tiers), np.isin(population.risk, tiers))
 
 
 def test_condition_teams_change_only_enrolled_peoples_target_exacerbations(small, population, status_quo):
