@@ -13,6 +13,7 @@ figures with the machine's description in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -86,12 +87,18 @@ def main() -> None:
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
         wall = time.perf_counter() - t0
+        experiment = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))["seconds"]
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"\ncaresim compare {args.config.name} --reps {args.reps} --workers {args.workers}: "
           f"{wall:.1f} s wall, {children.ru_utime + children.ru_stime:.1f} s CPU, "
           f"peak memory of one process {children.ru_maxrss / 1024:.0f} MiB")
-    print(f"target: {args.reps} replications within 30 s on 2 cores: "
-          f"{'met' if wall <= 30 else 'not met'} ({wall / 30:.2f} x the target)")
+    print(f"  the replications on the worker processes (the manifest's seconds): {experiment:.1f} s; "
+          f"start-up, tables, report and files: {wall - experiment:.1f} s")
+    if args.reps == 100 and args.workers == 2:
+        print(f"target: 100 replications within 30 s on 2 cores: "
+              f"{'met' if wall <= 30 else 'not met'} ({wall / 30:.2f} x the target)")
+    else:
+        print("target: the issue's target is for --reps 100 --workers 2")
 
 
 if __name__ == "__main__":
