@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from models.base import Drawn, ModelParams
-from sim.config import PAYERS, Scenario, Uncertain
+from sim.config import PAYERS, RISK_TIERS, Scenario, Uncertain
 from sim.flow import FULL, FixedCost, FlowParams, ramp_table
 from sim.population import HOME, Population
 
@@ -141,9 +141,9 @@ def enrol_highest_risk(population: Population, eligible: np.ndarray, places: int
         return chosen
     # One number per candidate that orders them by that rule (no two are equal): the places
     # lowest are then found without sorting everyone.
-    risk = population.risk[candidates].astype(np.int64)
-    age = population.age_band[candidates].astype(np.int64)
-    order = ((risk.max() - risk) * (age.max() + 1) + (age.max() - age)) * population.size + candidates
+    rank = (population.risk[candidates].astype(np.int64) * len(population.age_band_names)
+            + population.age_band[candidates])
+    order = -rank * population.size + candidates
     chosen[candidates[np.argpartition(order, places - 1)[:places]]] = True
     return chosen
 
@@ -155,7 +155,7 @@ def at_home(population: Population) -> np.ndarray:
 
 def in_risk_tiers(population: Population, tiers: tuple[int, ...]) -> np.ndarray:
     """People whose risk tier is one of *tiers* (a table lookup: `np.isin` sorts)."""
-    wanted = np.zeros(max(max(tiers, default=0), int(population.risk.max(initial=0))) + 1, dtype=bool)
+    wanted = np.zeros(len(RISK_TIERS), dtype=bool)
     wanted[list(tiers)] = True
     return wanted[population.risk]
 
