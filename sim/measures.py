@@ -111,7 +111,7 @@ def _period(result: RunResult, flow: FlowParams, scenario: Scenario, people: int
     from sim.result import C
 
     first, stop, _ = years.indices(result.counters.shape[0])
-    n_years = len(range(first, stop))
+    n_years = stop - first  # *years* is a run of whole years, step 1
     counters = result.counters[years].sum(axis=0)
     older = float(age_counts[flow.age_65plus].sum())
     adults = float(age_counts[1:].sum()) if len(age_counts) > 1 else float(people)
